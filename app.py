@@ -1,0 +1,51 @@
+"""Gridline's Flask application factory and the `gridline` command line."""
+from __future__ import annotations
+
+import logging
+
+from flask import Flask
+
+from config import Config
+from intake.context import Context
+from web.http import BadRequest, error_response
+
+
+def create_app(ctx: Context | None = None) -> Flask:
+    ctx = ctx or Context(Config())
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
+    app.json.ensure_ascii = False
+    app.extensions["gridline"] = ctx
+
+    from gateway.hotline import bp as hotline_bp
+    from web.api import bp as api_bp
+    app.register_blueprint(hotline_bp)
+    app.register_blueprint(api_bp)
+
+    @app.errorhandler(BadRequest)
+    def _bad_request(exc: BadRequest):
+        return error_response(exc.status, exc.code, exc.message)
+
+    @app.errorhandler(413)
+    def _too_large(_exc):
+        return error_response(413, "too_large", "请求体过大")
+
+    @app.errorhandler(404)
+    def _not_found(_exc):
+        return error_response(404, "not_found", "没有这个地址")
+
+    @app.errorhandler(405)
+    def _method(_exc):
+        return error_response(405, "method_not_allowed", "不支持该请求方法")
+
+    return app
+
+
+def main() -> None:
+    from cli import cli
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    cli()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,139 @@
+"""The `gridline` command line: migrate, load the demo city, run, classify, train, evaluate."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+
+from config import ROOT, Config
+
+
+@click.group()
+def cli() -> None:
+    """Gridline (网格通): citizen-intake gateway for grid-based city management."""
+
+
+@cli.command()
+def migrate() -> None:
+    """Create or upgrade the database schema (Alembic)."""
+    from store.migrate import upgrade
+    cfg = Config()
+    upgrade(cfg.database_url)
+    click.echo(f"database ready: {_safe_url(cfg.database_url)}")
+
+
+def load_demo_city(ctx) -> tuple[int, int]:
+    """Departments from routing_rules.yaml and grid cells from the demo grid file, upserted."""
+    from sqlalchemy import select
+    from tickets.models import Department, GridCell
+    with ctx.db.session() as s:
+        have = {d.name: d for d in s.scalars(select(Department))}
+        for dep in ctx.rules.departments.values():
+            row = have.get(dep.name) or Department(name=dep.name)
+            row.short, row.phone = dep.short, dep.phone
+            s.add(row)
+        cells = {c.code: c for c in s.scalars(select(GridCell))}
+        from shapely.geometry import mapping
+        for cell in ctx.grids.cells:
+            row = cells.get(cell.code) or GridCell(code=cell.code)
+            row.name, row.street_code, row.street = cell.name, cell.street_code, cell.street
+            row.community_code, row.community, row.worker = cell.community_code, cell.community, cell.worker
+            row.geometry = mapping(cell.geometry)
+            s.add(row)
+        s.commit()
+    return len(ctx.rules.departments), len(ctx.grids.cells)
+
+
+@cli.command("load-demo")
+def load_demo() -> None:
+    """Load the demo city (北京市东城区): departments and grid cells."""
+    from intake.context import get
+    deps, cells = load_demo_city(get())
+    click.echo(f"demo city loaded: {deps} departments, {cells} grid cells")
+
+
+@cli.command()
+@click.option("--host", default=lambda: os.environ.get("HOST", "127.0.0.1"))
+@click.option("--port", default=lambda: int(os.environ.get("PORT", "5000")), type=int)
+def run(host: str, port: int) -> None:
+    """Start everything on the embedded defaults: Redis, a worker and the web app."""
+    from store.migrate import upgrade
+    from store.redis_server import EmbeddedRedis
+    cfg = Config()
+    embedded = None
+    if not cfg.redis_url:
+        embedded = EmbeddedRedis(cfg.var_dir / "redis")
+        os.environ["REDIS_URL"] = cfg.redis_url = embedded.start()
+    os.environ["GRIDLINE_API_TOKEN"] = token = cfg.ensure_api_token()
+    upgrade(cfg.database_url)
+    from app import create_app
+    from intake.context import Context, set_current
+    ctx = Context(cfg)
+    set_current(ctx)
+    deps, cells = load_demo_city(ctx)
+    worker = subprocess.Popen([sys.executable, str(ROOT / "worker.py")], env=os.environ.copy())
+    click.echo(f"\n  Gridline is running: http://{host}:{port}/healthz  ({deps} departments, {cells} cells)"
+               f"\n  API token: {token}\n  Redis: {cfg.redis_url}  database: {_safe_url(cfg.database_url)}\n")
+    try:
+        create_app(ctx).run(host=host, port=port, threaded=True, use_reloader=False)
+    finally:
+        worker.terminate()
+        worker.wait(10)
+        if embedded:
+            embedded.stop()
+
+
+@cli.command()
+@click.option("--burst", is_flag=True, help="Work until the queues are empty, then exit.")
+def worker(burst: bool) -> None:
+    """Run a worker (preloads jieba, rules and grids once)."""
+    import worker as worker_module
+    worker_module.main(burst=burst)
+
+
+@cli.command()
+@click.argument("text")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def classify(text: str, as_json: bool) -> None:
+    """Classify a message: category, department, confidence, deciding words, place, grid cell."""
+    from intake.context import get
+    from intake.processing import analyse
+    a = analyse(get(), text)
+    cls, place, cell, r = a["classification"], a["place"], a["cell"], a["route"]
+    out = {
+        "category": {"code": cls.code, "name": cls.name} if cls.code else None,
+        "department": r.department if r else None, "time_limit": str(r.time_limit) if r else None,
+        "urgent": bool(r and r.urgent), "confidence": round(cls.confidence, 3), "words": cls.words,
+        "alternatives": cls.alternatives, "place": place.as_dict() if place else None,
+        "grid_cell": cell.as_dict() if cell else None, "dispatch": not a["reason"], "reason": a["reason"],
+        "route_reason": r.reason if r else None,
+    }
+    if as_json:
+        click.echo(json.dumps(out, ensure_ascii=False))
+        return
+    click.echo(f"类别    {cls.code or '-'} {cls.name or '（未识别）'}")
+    click.echo(f"部门    {out['department'] or '-'}   时限 {out['time_limit'] or '-'}{'（紧急）' if out['urgent'] else ''}")
+    click.echo(f"置信度  {out['confidence']:.2f}   依据词 {'、'.join(cls.words) or '-'}")
+    click.echo(f"地点    {place.matched + '（' + place.kind + '）' if place else '-'}")
+    click.echo(f"网格    {cell.code + ' ' + cell.name if cell else '-'}")
+    click.echo(f"处理    {'自动派遣' if out['dispatch'] else '转人工分拣：' + a['reason']}")
+
+
+@cli.command()
+def sweep() -> None:
+    """Enqueue whatever is pending (messages, outbox)."""
+    from intake.processing import sweep as do_sweep
+    click.echo(json.dumps(do_sweep(min_age_seconds=0)))
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+    return make_url(url).render_as_string(hide_password=True)
+
+
+if __name__ == "__main__":
+    cli()

@@ -1,0 +1,56 @@
+"""Configuration from the environment, with the embedded defaults of `make run`.
+
+One place reads os.environ so every process (web, worker, CLI, tests) agrees on the settings.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(name)
+    return value if value not in (None, "") else default
+
+
+@dataclass
+class Config:
+    var_dir: Path = field(default_factory=lambda: Path(_env("GRIDLINE_VAR_DIR", str(ROOT / "var"))))
+    database_url: str | None = field(default_factory=lambda: _env("DATABASE_URL"))
+    redis_url: str | None = field(default_factory=lambda: _env("REDIS_URL"))
+    rules_path: Path = field(default_factory=lambda: Path(_env("GRIDLINE_RULES", str(ROOT / "routing_rules.yaml"))))
+    demo_dir: Path = field(default_factory=lambda: Path(_env("GRIDLINE_DEMO_DIR", str(ROOT / "data" / "demo"))))
+    templates_path: Path = field(default_factory=lambda: Path(_env("GRIDLINE_TEMPLATES", str(ROOT / "notify" / "templates.yaml"))))
+    api_token: str | None = field(default_factory=lambda: _env("GRIDLINE_API_TOKEN"))
+    public_url: str | None = field(default_factory=lambda: _env("GRIDLINE_PUBLIC_URL"))
+    twilio_account_sid: str | None = field(default_factory=lambda: _env("TWILIO_ACCOUNT_SID"))
+    twilio_auth_token: str | None = field(default_factory=lambda: _env("TWILIO_AUTH_TOKEN"))
+    twilio_from: str | None = field(default_factory=lambda: _env("TWILIO_FROM"))
+    twilio_base_url: str | None = field(default_factory=lambda: _env("TWILIO_API_BASE_URL"))  # loopback fakes in tests
+    timezone: str = field(default_factory=lambda: _env("GRIDLINE_TZ", "Asia/Shanghai"))
+    batch_size: int = field(default_factory=lambda: int(_env("GRIDLINE_BATCH_SIZE", "200")))
+
+    def __post_init__(self) -> None:
+        self.var_dir.mkdir(parents=True, exist_ok=True)
+        if not self.database_url:
+            self.database_url = f"sqlite:///{self.var_dir / 'gridline.db'}"
+
+    @property
+    def sms_backend(self) -> str:
+        twilio_ready = self.twilio_account_sid and self.twilio_auth_token and self.twilio_from
+        return "twilio" if twilio_ready else "console"
+
+    def ensure_api_token(self) -> str:
+        """GRIDLINE_API_TOKEN, else a token made once and kept in var/ so restarts keep it."""
+        if self.api_token:
+            return self.api_token
+        path = self.var_dir / "api_token"
+        if not path.exists():
+            path.write_text(secrets.token_urlsafe(24))
+            path.chmod(0o600)
+        self.api_token = path.read_text().strip()
+        return self.api_token

@@ -1,0 +1,93 @@
+"""Cases (案卷), their append-only events, and the departments and grid cells they belong to."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from store.db import Base, utcnow
+
+
+class Department(Base):
+    __tablename__ = "departments"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    short: Mapped[str] = mapped_column(String(40), default="")
+    phone: Mapped[str] = mapped_column(String(32), default="")
+
+
+class GridCell(Base):
+    __tablename__ = "grid_cells"
+    code: Mapped[str] = mapped_column(String(15), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    street_code: Mapped[str] = mapped_column(String(9), index=True)
+    street: Mapped[str] = mapped_column(String(50))
+    community_code: Mapped[str] = mapped_column(String(12), index=True)
+    community: Mapped[str] = mapped_column(String(50))
+    worker: Mapped[str] = mapped_column(String(50), default="")
+    geometry: Mapped[dict] = mapped_column()  # GeoJSON geometry, for maps in the consoles
+
+
+class Counter(Base):
+    """Daily sequences for readable case numbers (20261122-000123)."""
+    __tablename__ = "counters"
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    value: Mapped[int] = mapped_column(default=0)
+
+
+class Case(Base):
+    __tablename__ = "cases"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str] = mapped_column(String(20), unique=True)
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    category_code: Mapped[str] = mapped_column(String(5), index=True)
+    category_name: Mapped[str] = mapped_column(String(60))
+    confidence: Mapped[float] = mapped_column(default=0.0)
+    decided_by: Mapped[list] = mapped_column(default=list)  # the words that decided the category
+    urgent: Mapped[bool] = mapped_column(default=False)
+    department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"), index=True)
+    grid_code: Mapped[str | None] = mapped_column(ForeignKey("grid_cells.code"), index=True)
+    place: Mapped[str] = mapped_column(String(200), default="")
+    lon: Mapped[float | None] = mapped_column()
+    lat: Mapped[float | None] = mapped_column()
+    description: Mapped[str] = mapped_column(Text)
+    reporter_phone: Mapped[str] = mapped_column(String(32), default="")
+    channel: Mapped[str] = mapped_column(String(20))
+    time_limit: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    due_at: Mapped[datetime] = mapped_column(index=True)
+    closed_at: Mapped[datetime | None] = mapped_column()
+
+    department: Mapped[Department] = relationship()
+    grid: Mapped[GridCell | None] = relationship()
+    events: Mapped[list["CaseEvent"]] = relationship(order_by="CaseEvent.id", back_populates="case")
+    reporters: Mapped[list["CaseReporter"]] = relationship(order_by="CaseReporter.id", back_populates="case")
+
+
+class CaseReporter(Base):
+    """Every citizen who reported this case gets its result (duplicates join as more reporters)."""
+    __tablename__ = "case_reporters"
+    __table_args__ = (UniqueConstraint("case_id", "phone", "channel"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    phone: Mapped[str] = mapped_column(String(32))
+    channel: Mapped[str] = mapped_column(String(20))
+    message_id: Mapped[int | None] = mapped_column()
+    case: Mapped[Case] = relationship(back_populates="reporters")
+
+
+class CaseEvent(Base):
+    """Append-only: every change of a case, who made it, when, from which state to which."""
+    __tablename__ = "case_events"
+    __table_args__ = (Index("ix_case_events_action_at", "action", "at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor: Mapped[str] = mapped_column(String(60))
+    action: Mapped[str] = mapped_column(String(20))
+    from_status: Mapped[str | None] = mapped_column(String(20))
+    to_status: Mapped[str] = mapped_column(String(20))
+    note: Mapped[str] = mapped_column(Text, default="")
+    data: Mapped[dict] = mapped_column(default=dict)
+    case: Mapped[Case] = relationship(back_populates="events")
