@@ -4,28 +4,34 @@ from __future__ import annotations
 import logging
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from intake import queue
 from intake.models import InboundMessage
+from store.db import utcnow
 
 log = logging.getLogger("gridline.intake")
 
 
 def receive(ctx, channel: str, external_id: str, sender: str, text: str, meta: dict | None = None):
-    """Returns (message, created). The same channel + external id is the same message."""
+    """Returns (message, created). The same channel + external id is the same message.
+
+    One INSERT … ON CONFLICT DO NOTHING: a provider's retry, even one racing the first delivery,
+    finds the stored row instead of making a second.
+    """
     with ctx.db.session() as s:
-        existing = s.scalar(select(InboundMessage).where(InboundMessage.channel == channel,
-                                                         InboundMessage.external_id == external_id))
-        if existing is not None:
-            return existing, False
-        msg = InboundMessage(channel=channel, external_id=external_id, sender=sender, text=text, meta=meta or {})
-        s.add(msg)
-        try:
-            s.commit()
-        except IntegrityError:  # a retry raced us to the insert: theirs is the message
-            s.rollback()
+        insert = pg_insert if s.bind.dialect.name == "postgresql" else sqlite_insert
+        values = dict(channel=channel, external_id=external_id, sender=sender, text=text, meta=meta or {},
+                      status="received", reason="", attempts=0, received_at=utcnow())
+        stmt = (insert(InboundMessage).values(**values)
+                .on_conflict_do_nothing(index_elements=["channel", "external_id"])
+                .returning(InboundMessage.id))
+        new_id = s.execute(stmt).scalar()
+        s.commit()
+        if new_id is None:
             return s.scalar(select(InboundMessage).where(InboundMessage.channel == channel,
                                                          InboundMessage.external_id == external_id)), False
+    msg = InboundMessage(id=new_id, **values)
     queue.kick(ctx, queue.INTAKE)  # after the commit: a queue failure never loses the message
     return msg, True

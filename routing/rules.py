@@ -110,11 +110,12 @@ class Rules:
         return self._by_code[code]
 
     def all_keywords(self) -> set[str]:
-        """Every keyword, alias and urgency word — jieba's user dictionary keeps them whole."""
+        """Every keyword, alias, category name and urgency word — jieba's user dictionary keeps them whole."""
         words: set[str] = set(self.urgency_words)
         for c in self.categories:
             words.update(c.keywords)
             words.update(c.aliases)
+            words.add(c.name)
         return words
 
 
@@ -265,7 +266,8 @@ def _raise(ck: _Checker):
 def _settings(ck: _Checker, pair, base_dir: str) -> dict:
     settings = dict(SETTINGS_DEFAULTS)
     settings["working_hours"] = list(settings["working_hours"])
-    fields = ck.fields(pair[1], "settings", dict.fromkeys(SETTINGS_DEFAULTS, False)) if pair else {}
+    empty = pair is None or (isinstance(pair[1], yaml.ScalarNode) and pair[1].tag == "tag:yaml.org,2002:null")
+    fields = {} if empty else ck.fields(pair[1], "settings", dict.fromkeys(SETTINGS_DEFAULTS, False))
     fields = fields or {}
     if "confidence_threshold" in fields:
         node = fields["confidence_threshold"][1]
