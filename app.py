@@ -21,6 +21,12 @@ def create_app(ctx: Context | None = None) -> Flask:
     from web.api import bp as api_bp
     app.register_blueprint(hotline_bp)
     app.register_blueprint(api_bp)
+    from gateway.telegram import bp as telegram_bp
+    app.register_blueprint(telegram_bp)
+    from gateway.open311 import bp as open311_bp
+    app.register_blueprint(open311_bp)
+    from gateway.twilio_sms import bp as twilio_sms_bp
+    app.register_blueprint(twilio_sms_bp)
 
     @app.errorhandler(BadRequest)
     def _bad_request(exc: BadRequest):

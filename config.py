@@ -31,8 +31,23 @@ class Config:
     twilio_auth_token: str | None = field(default_factory=lambda: _env("TWILIO_AUTH_TOKEN"))
     twilio_from: str | None = field(default_factory=lambda: _env("TWILIO_FROM"))
     twilio_base_url: str | None = field(default_factory=lambda: _env("TWILIO_API_BASE_URL"))  # loopback fakes in tests
+    telegram_bot_token: str | None = field(default_factory=lambda: _env("TELEGRAM_BOT_TOKEN"))
+    telegram_webhook_secret: str | None = field(default_factory=lambda: _env("TELEGRAM_WEBHOOK_SECRET"))
+    telegram_base_url: str | None = field(default_factory=lambda: _env("TELEGRAM_API_BASE_URL"))  # loopback fakes in tests
+    open311_jurisdiction: str = field(default_factory=lambda: _env("OPEN311_JURISDICTION", "bjdch.gov.cn"))
+    open311_api_keys: str | None = field(default_factory=lambda: _env("OPEN311_API_KEYS"))  # comma-separated
     timezone: str = field(default_factory=lambda: _env("GRIDLINE_TZ", "Asia/Shanghai"))
     batch_size: int = field(default_factory=lambda: int(_env("GRIDLINE_BATCH_SIZE", "200")))
+    # Conversation with citizens (intake/conversation.py)
+    ask_back_minutes: float = field(default_factory=lambda: float(_env("GRIDLINE_ASK_BACK_MINUTES", "120")))
+    ask_back_channels: str = field(default_factory=lambda: _env("GRIDLINE_ASK_BACK_CHANNELS", "sms,telegram"))
+    survey_days: float = field(default_factory=lambda: float(_env("GRIDLINE_SURVEY_DAYS", "7")))
+    flood_per_minute: int = field(default_factory=lambda: int(_env("GRIDLINE_FLOOD_PER_MINUTE", "6")))
+    # Sending (notify/outbox.py): segments a second per sending number, retries, age limits per kind
+    sms_rate: float = field(default_factory=lambda: float(_env("GRIDLINE_SMS_RATE", "1")))
+    send_retry_seconds: float = field(default_factory=lambda: float(_env("GRIDLINE_SEND_RETRY_SECONDS", "30")))
+    send_max_attempts: int = field(default_factory=lambda: int(_env("GRIDLINE_SEND_MAX_ATTEMPTS", "6")))
+    outbox_max_age: str = field(default_factory=lambda: _env("GRIDLINE_OUTBOX_MAX_AGE", ""))  # "ack=24h,status=1h"
 
     def __post_init__(self) -> None:
         self.var_dir.mkdir(parents=True, exist_ok=True)

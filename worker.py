@@ -15,6 +15,7 @@ import redis
 from rq import Queue, SimpleWorker
 
 from intake import context, processing, queue
+from tickets import sla_scan
 
 log = logging.getLogger("gridline.worker")
 SWEEP_EVERY = float(os.environ.get("GRIDLINE_SWEEP_SECONDS", "5"))
@@ -24,6 +25,7 @@ def sweeper(stop: threading.Event) -> None:
     while not stop.wait(SWEEP_EVERY):
         try:
             processing.sweep()
+            sla_scan.run(context.get())  # yellow/red lights, 催办, escalation, survey no-answer
         except Exception as exc:  # the database or Redis may be briefly down: try again next round
             log.warning("sweep failed: %s", exc)
 

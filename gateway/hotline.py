@@ -15,7 +15,12 @@ MAX_TEXT = 2000       # characters: a long call summary fits; 10 kB of text does
 MAX_BODY = 64 * 1024  # bytes
 
 
-def validate_transcript(data: dict) -> tuple[str, str, str]:
+def validate_transcript(data: dict, require_call_id: bool = False) -> tuple[str, str, str]:
+    """(caller, text, call_id) of one transcript, or BadRequest saying what is wrong with it.
+
+    The API and `gridline import-calls` share these rules; an import needs call_id, because without
+    it a second run of the same file could not be told from new calls.
+    """
     caller = data.get("caller")
     if not isinstance(caller, str) or not caller.strip():
         raise BadRequest(422, "missing_caller", "缺少来电号码 caller")
@@ -29,6 +34,8 @@ def validate_transcript(data: dict) -> tuple[str, str, str]:
     if len(text) > MAX_TEXT:
         raise BadRequest(413, "text_too_long", f"通话内容过长（{len(text)} 字，上限 {MAX_TEXT} 字）")
     call_id = data.get("call_id")
+    if require_call_id and (call_id is None or not str(call_id).strip()):
+        raise BadRequest(422, "missing_call_id", "缺少通话编号 call_id（重复导入时靠它识别同一通电话）")
     if call_id is None:
         call_id = uuid.uuid4().hex  # without a call id a retry cannot be recognised; say so in docs
     if not isinstance(call_id, (str, int)) or not str(call_id).strip() or len(str(call_id)) > 100:

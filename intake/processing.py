@@ -1,34 +1,59 @@
 """Jobs: turn stored messages into dispatched cases, deliver the outbox, sweep what was left.
 
 Jobs take ids (or find pending rows) and are safe to re-run: a message that is no longer
-'received' is skipped, and each notification has a dedupe key.
+'received' is skipped, and each notification has a dedupe key. What a message is (a report, an
+answer to our ask-back, a survey answer, a status query, STOP…) is decided by intake.conversation.
 """
 from __future__ import annotations
 
 import logging
+import weakref
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 
-from intake import context, queue
+from classifiers.places import Place
+from intake import context, conversation, queue
 from intake.models import InboundMessage
 from notify import outbox
 from notify.models import OutboundMessage
+from notify.ratelimit import SendRate
 from routing.router import route
 from store.db import utcnow
 from tickets import clock
-from tickets.service import NewCase, open_case
+from tickets.service import NewCase, open_or_join
 
 log = logging.getLogger("gridline.processing")
 MAX_TEXT = 2000
+# What the outbox sends a result with: the result text asks 1/2/3, so its delivery opens the survey.
+SURVEY_KINDS = frozenset({"result"})
 
 
-def analyse(ctx, text: str) -> dict:
-    """Classification, place and cell for a text: what the pipeline and `gridline classify` show."""
+def _place_from_meta(ctx, meta: dict | None):
+    """A location the citizen shared (meta lat/lon, WGS84) is the place itself: no guessing."""
+    try:
+        lon, lat = float(meta["lon"]), float(meta["lat"])
+    except (KeyError, TypeError, ValueError):
+        return None, None
+    if not (-180 <= lon <= 180 and -90 <= lat <= 90):
+        return None, None
+    label = str(meta.get("address") or "").strip() or f"定位 {lat:.5f},{lon:.5f}"
+    return Place(label, "coordinates", lon, lat, 1.0, label[:200]), ctx.grids.cell_at(lon, lat)
+
+
+def analyse(ctx, text: str, meta: dict | None = None) -> dict:
+    """Classification, place and cell for a text: what the pipeline and `gridline classify` show.
+
+    "place_unclear" says the category is settled and only the place is missing or ambiguous:
+    that is what the citizen can be asked about.
+    """
     cls = ctx.classifier.classify(text[:MAX_TEXT])
-    place = ctx.gazetteer.find(text[:MAX_TEXT])
-    cell = ctx.grids.cell_at(place.lon, place.lat) if place else None
-    result = {"classification": cls, "place": place, "cell": cell, "route": None, "reason": ""}
+    place, cell = _place_from_meta(ctx, meta or {})
+    if place is None:
+        place = ctx.gazetteer.find(text[:MAX_TEXT])
+        cell = ctx.grids.cell_at(place.lon, place.lat) if place else None
+    result = {"classification": cls, "place": place, "cell": cell, "route": None, "reason": "",
+              "place_unclear": False}
     threshold = float(ctx.rules.settings.get("confidence_threshold", 0.45))
     if cls.code is None:
         result["reason"] = cls.reason
@@ -36,30 +61,86 @@ def analyse(ctx, text: str) -> dict:
         result["reason"] = f"分类置信度 {cls.confidence:.2f} 低于阈值 {threshold:.2f}"
     if cls.code is not None:
         result["route"] = route(ctx.rules, cls.code, cls.urgent)
-    if not result["reason"] and cell is None:
-        result["reason"] = "未能确定地点所在网格" if place else "消息中没有可识别的地点"
+    if not result["reason"] and (cell is None or getattr(place, "ambiguous", False)):
+        result["reason"] = ("地点不明确，可能在多个网格" if cell is not None
+                            else "未能确定地点所在网格" if place else "消息中没有可识别的地点")
+        result["place_unclear"] = True
     return result
 
 
-def _process(ctx, s, msg: InboundMessage) -> None:
-    a = analyse(ctx, msg.text)
+def _open(ctx, s, msg: InboundMessage, a: dict, description: str):
+    """Open (or, with duplicate detection, join) the case and acknowledge it to the citizen."""
     tz = ctx.config.timezone
-    if a["reason"]:
-        msg.status, msg.reason = "triage", a["reason"]
-        outbox.queue(s, msg.sender, ctx.templates.render("received", message_id=msg.id), "received",
-                     f"received:{msg.id}", channel="sms")
-        return
     cls, place, cell, r = a["classification"], a["place"], a["cell"], a["route"]
-    case = open_case(s, NewCase(
+    case = open_or_join(s, NewCase(
         category_code=cls.code, category_name=cls.name, confidence=cls.confidence, decided_by=cls.words,
         urgent=r.urgent, department=r.department, grid_code=cell.code, place=place.matched,
-        lon=place.lon, lat=place.lat, description=msg.text, reporter_phone=msg.sender, channel=msg.channel,
-        message_id=msg.id, time_limit=r.time_limit, route_reason=r.reason), ctx.calendar, tz)
+        lon=place.lon, lat=place.lat, description=description, reporter_phone=msg.sender, channel=msg.channel,
+        message_id=msg.id, time_limit=r.time_limit, route_reason=r.reason), ctx.calendar, tz, grids=ctx.grids)
     s.flush()
-    due = clock.to_local(case.due_at, tz).strftime("%m月%d日%H:%M")
-    outbox.queue(s, msg.sender, ctx.templates.render("ack", number=case.number, department=r.department, due=due),
-                 "ack", f"ack:{case.id}", case.id, channel="sms")
+    due = clock.to_local(case.due_at, tz).strftime("%m月%d日%H:%M") if case.due_at else "尽快"
+    conversation.reply(ctx, s, msg, "ack", ctx.templates.render(
+        "ack", number=case.number, department=case.department.name if case.department else r.department,
+        due=due), case.id)
     msg.status, msg.case_id, msg.reason = "done", case.id, ""
+    return case
+
+
+def _triage(ctx, s, msg: InboundMessage, reason: str) -> None:
+    msg.status, msg.reason = "triage", reason
+    conversation.reply(ctx, s, msg, "received", ctx.templates.render("received", message_id=msg.id))
+
+
+def _report(ctx, s, conv, msg: InboundMessage) -> None:
+    msg.kind = "report"
+    a = analyse(ctx, msg.text, msg.meta)
+    if not a["reason"]:
+        _open(ctx, s, msg, a, msg.text)
+    elif a["place_unclear"] and conversation.can_ask(ctx, s, msg):
+        conversation.ask_where(ctx, s, conv, msg, a["reason"])
+    else:
+        _triage(ctx, s, msg, a["reason"])
+
+
+def _answer(ctx, s, conv, msg: InboundMessage) -> None:
+    """The citizen answered our ask-back: the held report with the answer's place, asked only once."""
+    held_id, until = conv.held_message_id, conv.ask_until
+    own = analyse(ctx, msg.text, msg.meta)
+    if not own["reason"]:
+        held_code = analyse(ctx, s.get(InboundMessage, held_id).text)["classification"].code
+        if own["classification"].code != held_code:  # a different, complete report: not the answer
+            _report(ctx, s, conv, msg)
+            conv.held_message_id, conv.ask_until = held_id, until
+            return
+    held = conversation.take_held(s, conv)
+    if held is None:
+        _report(ctx, s, conv, msg)
+        return
+    msg.kind, msg.status = "answer", "done"
+    held.meta = {**(held.meta or {}), "answer": {"message_id": msg.id, "text": msg.text}}
+    held.processed_at = utcnow()
+    combined = f"{held.text}；{msg.text}" if msg.text else held.text
+    a = analyse(ctx, combined, msg.meta if _place_from_meta(ctx, msg.meta or {})[0] else held.meta)
+    if a["reason"]:
+        _triage(ctx, s, held, f"追问后仍未能确定：{a['reason']}")
+        msg.reason = f"对受理编号 {held.id} 的补充；仍未能确定，已转人工分拣"
+        return
+    place_note = msg.text or a["place"].matched
+    case = _open(ctx, s, held, a, f"{held.text}（补充地点：{place_note}）")
+    msg.case_id, msg.reason = case.id, f"对受理编号 {held.id} 的补充地点"
+
+
+def _process(ctx, s, msg: InboundMessage) -> None:
+    conv = conversation.state(s, msg)
+    if conv.ask_until is not None and conv.ask_until < msg.received_at:
+        conversation.expire_one(ctx, s, conv)  # the wait ran out before this message came
+    intent = conversation.decide(ctx, s, conv, msg)
+    if intent.kind == "report":
+        _report(ctx, s, conv, msg)
+    elif intent.kind == "answer":
+        _answer(ctx, s, conv, msg)
+    else:
+        conversation.handle(ctx, s, conv, msg, intent)
 
 
 def process_messages(ids: list[int]) -> int:
@@ -69,9 +150,10 @@ def process_messages(ids: list[int]) -> int:
     try:
         with ctx.db.session() as s:
             for msg in s.scalars(select(InboundMessage).where(InboundMessage.id.in_(ids),
-                                                              InboundMessage.status == "received")):
+                                                              InboundMessage.status == "received")
+                                 .order_by(InboundMessage.id)):
                 _process(ctx, s, msg)
-                msg.processed_at = utcnow()
+                msg.processed_at = msg.processed_at or utcnow()
                 done += 1
             s.commit()
         return done
@@ -112,28 +194,77 @@ def drain() -> int:
     return total
 
 
+# ---- sending ------------------------------------------------------------------------------------
+
+def _telegram_backend(ctx):
+    from notify.telegram import backend_for
+    return backend_for(ctx.config)  # None when no bot token is configured
+
+
+# channel → the outbox backend that sends on it (None: not configured in this deployment).
+CHANNEL_BACKENDS = {
+    "sms": lambda ctx: ctx.sms_backend,
+    "telegram": _telegram_backend,
+}
+_senders: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def backends(ctx) -> dict:
+    """The backends of this process, made once per context (a Twilio client, a Telegram bot)."""
+    made = _senders.get(ctx)
+    if made is None:
+        made = {}
+        for channel, make in CHANNEL_BACKENDS.items():
+            try:
+                backend = make(ctx)
+            except Exception as exc:  # a misconfigured channel must not stop the others
+                log.error("no %s backend: %s", channel, exc)
+                backend = None
+            if backend is not None:
+                made[channel] = backend
+        made = {"backends": made, "limiter": SendRate(ctx.redis), "policy": outbox.Policy.from_config(ctx.config)}
+        _senders[ctx] = made
+    return made
+
+
+def _after_sent(session, msg: OutboundMessage) -> None:
+    if msg.kind in SURVEY_KINDS and msg.case_id:
+        conversation.expect_survey(context.get(), session, msg.channel, msg.to, msg.case_id)
+
+
 def deliver_outbox() -> int:
     ctx = context.get()
     queue.clear_flag(ctx, queue.NOTIFY)
+    made = backends(ctx)
     total = 0
     with ctx.db.session() as s:
-        while ids := outbox.claim(s):
-            total += outbox.deliver(s, ids, ctx.sms_backend)
+        while ids := outbox.claim(s, channels=list(made["backends"])):
+            total += outbox.deliver(s, ids, made["backends"], made["policy"], made["limiter"], _after_sent)
     return total
 
 
 def sweep(min_age_seconds: float = 2.0) -> dict:
-    """Kick the jobs for work that waited too long (Redis was down, a kick was lost)."""
+    """Kick the jobs for work that waited too long (Redis was down, a kick was lost), send held
+    reports whose ask-back expired to triage, and show sends a dead worker left half done."""
     ctx = context.get()
-    cutoff = utcnow() - timedelta(seconds=min_age_seconds)
+    now = utcnow()
+    cutoff = now - timedelta(seconds=min_age_seconds)
+    channels = list(backends(ctx)["backends"])
     with ctx.db.session() as s:
+        expired = conversation.expire(ctx, s, now)
+        s.commit()
+        stuck = outbox.mark_stuck(s, now)
         inbound = s.scalar(select(InboundMessage.id).where(InboundMessage.status == "received",
                                                            InboundMessage.received_at <= cutoff).limit(1))
-        outbound = s.scalar(select(OutboundMessage.id).where(OutboundMessage.status == "pending",
-                                                             OutboundMessage.created_at <= cutoff).limit(1))
+        outbound = s.scalar(select(OutboundMessage.id).where(
+            OutboundMessage.status == "pending", OutboundMessage.channel.in_(channels),
+            OutboundMessage.created_at <= cutoff,
+            or_(OutboundMessage.next_attempt_at.is_(None), OutboundMessage.next_attempt_at <= now)).limit(1))
     kicked = {}
     if inbound is not None:
         kicked[queue.INTAKE] = queue.kick(ctx, queue.INTAKE)
-    if outbound is not None:
+    if outbound is not None or expired:
         kicked[queue.NOTIFY] = queue.kick(ctx, queue.NOTIFY)
+    if expired or stuck:
+        kicked.update(expired_ask_backs=expired, stuck_sends=stuck)
     return kicked

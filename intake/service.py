@@ -35,3 +35,17 @@ def receive(ctx, channel: str, external_id: str, sender: str, text: str, meta: d
     msg = InboundMessage(id=new_id, **values)
     queue.kick(ctx, queue.INTAKE)  # after the commit: a queue failure never loses the message
     return msg, True
+
+
+def case_photos(session, case_id: int) -> list[dict]:
+    """The pictures citizens sent with the messages of a case (MMS media, Telegram photos)."""
+    rows = session.scalars(select(InboundMessage).where(InboundMessage.case_id == case_id)
+                           .order_by(InboundMessage.id)).all()
+    photos = []
+    for msg in rows:
+        meta = msg.meta or {}
+        types = {m.get("url"): m.get("content_type", "") for m in meta.get("media") or [] if isinstance(m, dict)}
+        for ref in meta.get("photos") or []:
+            photos.append({"url": ref, "content_type": types.get(ref, ""), "message_id": msg.id,
+                           "channel": msg.channel})
+    return photos

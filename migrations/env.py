@@ -1,9 +1,11 @@
 """Alembic environment: the URL comes from the caller (store.migrate) or DATABASE_URL."""
 from alembic import context
 
-import intake.models  # noqa: F401  (each import registers its tables on Base.metadata)
+import gateway.models  # noqa: F401  (each import registers its tables on Base.metadata)
+import intake.models  # noqa: F401
 import notify.models  # noqa: F401
 import tickets.models  # noqa: F401
+import web.models  # noqa: F401
 from store.db import Base, make_engine
 
 config = context.config

@@ -41,7 +41,7 @@ def database_url(tmp_path_factory):
         from store.db import make_engine
         engine = make_engine(url)
         with engine.begin() as conn:  # a clean schema for this run
-            import intake.models, notify.models, tickets.models  # noqa: F401,E401
+            import gateway.models, intake.models, notify.models, tickets.models, web.models  # noqa: F401,E401
             Base.metadata.drop_all(conn)
             conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
         engine.dispose()
@@ -72,11 +72,12 @@ def clean(request):
         return
     c = request.getfixturevalue("ctx")
     context_module.set_current(c)
-    from intake.models import InboundMessage
-    from notify.models import OutboundMessage
+    from intake.models import Conversation, InboundMessage
+    from notify.models import DeliveryReceipt, OptOut, OutboundMessage
     from tickets.models import Case, CaseEvent, CaseReporter, Counter
     with c.db.session() as s:
-        for model in (InboundMessage, OutboundMessage, CaseEvent, CaseReporter, Case, Counter):
+        for model in (Conversation, OptOut, DeliveryReceipt, InboundMessage, OutboundMessage, CaseEvent,
+                      CaseReporter, Case, Counter):
             s.execute(delete(model))
         s.commit()
     c.redis.flushdb()

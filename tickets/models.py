@@ -56,8 +56,26 @@ class Case(Base):
     channel: Mapped[str] = mapped_column(String(20))
     time_limit: Mapped[str] = mapped_column(String(20))
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
-    due_at: Mapped[datetime] = mapped_column(index=True)
+    due_at: Mapped[datetime | None] = mapped_column(index=True)  # none until dispatched
     closed_at: Mapped[datetime | None] = mapped_column()
+
+    # The handling clock (处置时限), restarted on every dispatch and rework. Times are naive UTC;
+    # hours count in working time unless the limit is on the wall clock (urgent categories).
+    # These columns drive the scheduler; statistics never read them, only the event log.
+    working_clock: Mapped[bool] = mapped_column(default=True)
+    limit_hours: Mapped[float] = mapped_column(default=0.0)      # the limit plus approved extensions
+    clock_start: Mapped[datetime | None] = mapped_column()
+    clock_round: Mapped[int] = mapped_column(default=0)          # one per restart: notices are once per round
+    paused_hours: Mapped[float] = mapped_column(default=0.0)     # suspended (挂账) time, not counted
+    suspended_at: Mapped[datetime | None] = mapped_column()
+    resume_status: Mapped[str | None] = mapped_column(String(20))
+    warn_at: Mapped[datetime | None] = mapped_column()            # yellow light
+    sla_level: Mapped[str] = mapped_column(String(10), default="green")  # green | yellow | red
+    escalation_step: Mapped[int] = mapped_column(default=0)
+    reminders: Mapped[int] = mapped_column(default=0)
+    last_reminder_at: Mapped[datetime | None] = mapped_column()
+    extension_request: Mapped[dict | None] = mapped_column()      # pending 延期 request
+    next_check_at: Mapped[datetime | None] = mapped_column(index=True)  # when the SLA scan looks next
 
     department: Mapped[Department] = relationship()
     grid: Mapped[GridCell | None] = relationship()
@@ -78,9 +96,16 @@ class CaseReporter(Base):
 
 
 class CaseEvent(Base):
-    """Append-only: every change of a case, who made it, when, from which state to which."""
+    """Append-only: every change of a case, who made it, when, from which state to which.
+
+    Each event also records the department responsible, the grid cell and the due time in force
+    at that moment, so statistics are computed from events alone (a returned case counts against
+    the department that had it then, not the one that has it now).
+    """
     __tablename__ = "case_events"
-    __table_args__ = (Index("ix_case_events_action_at", "action", "at"),)
+    __table_args__ = (Index("ix_case_events_action_at", "action", "at"),
+                      Index("ix_case_events_at", "at"),
+                      Index("ix_case_events_case_id_id", "case_id", "id"))
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
     at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -90,4 +115,7 @@ class CaseEvent(Base):
     to_status: Mapped[str] = mapped_column(String(20))
     note: Mapped[str] = mapped_column(Text, default="")
     data: Mapped[dict] = mapped_column(default=dict)
+    department_id: Mapped[int | None] = mapped_column()
+    grid_code: Mapped[str | None] = mapped_column(String(15))
+    due_at: Mapped[datetime | None] = mapped_column()
     case: Mapped[Case] = relationship(back_populates="events")

@@ -1,16 +1,35 @@
-"""Opening cases and moving them through the lifecycle; every change is an appended event."""
+"""Opening cases and moving them through the lifecycle; every change is an appended event.
+
+Functions take `now` (naive UTC) so tests can freeze the clock by passing it; the default is the
+real time. Calendar, time zone and policy default to the configured ones when not passed.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
 from notify import outbox
 from store.db import utcnow
-from tickets import clock
-from tickets.lifecycle import next_status
+from tickets import clock, deadline
+from tickets.deadline import Env, make_env
+from tickets.duplicates import neighbour_cells, similarity
+from tickets.lifecycle import OPEN, STATUS_LABELS, IllegalTransition, joined_reporters, next_status
 from tickets.models import Case, CaseEvent, CaseReporter, Department
 from tickets.numbers import next_case_number
+from tickets.sla import parse_limit
+
+__all__ = ["NewCase", "BadAction", "IllegalTransition", "open_case", "report_case", "open_or_join", "act",
+           "record_survey", "case_as_dict", "department_id", "make_env"]
+
+NOTE_REQUIRED = {"not_file": "不予立案须说明理由", "return": "退回须说明理由", "void": "作废须说明理由",
+                 "suspend": "挂账须说明理由", "request_extension": "申请延期须说明理由"}
+SURVEY_LABELS = {1: "满意", 2: "基本满意", 3: "不满意"}
+
+
+class BadAction(ValueError):
+    """The action is allowed but its input is not (a missing reason, an unknown department…)."""
 
 
 @dataclass
@@ -30,59 +49,254 @@ class NewCase:
     reporter_phone: str
     channel: str
     message_id: int | None
-    time_limit: object      # routing.rules.TimeLimit
+    time_limit: object      # routing.rules.TimeLimit (or its text, e.g. "4工作时")
     route_reason: str
 
 
-def _event(session, case: Case, actor: str, action: str, from_status, to_status, note="", data=None):
-    session.add(CaseEvent(case=case, actor=actor, action=action, from_status=from_status,
-                          to_status=to_status, note=note, data=data or {}, at=utcnow()))
+def _event(session, case: Case, actor: str, action: str, from_status, to_status, note="", data=None, now=None):
+    ev = CaseEvent(case=case, actor=actor, action=action, from_status=from_status, to_status=to_status,
+                   note=note, data=data or {}, at=now or utcnow(), department_id=case.department_id,
+                   grid_code=case.grid_code, due_at=case.due_at)
+    session.add(ev)
+    return ev
 
 
 def department_id(session, name: str) -> int:
-    dep_id = session.scalar(select(Department.id).where(Department.name == name))
-    if dep_id is None:
+    return _department(session, name).id
+
+
+def _department(session, name: str) -> Department:
+    dep = session.scalar(select(Department).where(Department.name == name))
+    if dep is None:
         raise LookupError(f"部门“{name}”不在数据库中：请运行 gridline load-demo 或导入部门")
-    return dep_id
+    return dep
 
 
-def open_case(session, new: NewCase, calendar, tz: str) -> Case:
-    """立案 and 派遣 in one go: the rules named the department, so dispatch is immediate."""
-    now = utcnow()
-    local_now = clock.local_naive(now, tz)
-    due_local = calendar.due(local_now, new.time_limit)
+def _new_case(session, new: NewCase, env: Env, now: datetime, status: str) -> Case:
+    dep = _department(session, new.department)
     case = Case(
-        number=next_case_number(session, local_now.date()), status="dispatched",
+        number=next_case_number(session, env.local(now).date()), status=status,
         category_code=new.category_code, category_name=new.category_name, confidence=new.confidence,
-        decided_by=new.decided_by, urgent=new.urgent, department_id=department_id(session, new.department),
+        decided_by=new.decided_by, urgent=new.urgent, department_id=dep.id, department=dep,
         grid_code=new.grid_code, place=new.place, lon=new.lon, lat=new.lat, description=new.description,
-        reporter_phone=new.reporter_phone, channel=new.channel, time_limit=str(new.time_limit),
-        created_at=now, due_at=clock.to_utc_naive(due_local, tz),
+        reporter_phone=new.reporter_phone, channel=new.channel, time_limit=str(new.time_limit), created_at=now,
     )
+    parse_limit(case.time_limit)  # a wrong limit fails here, before anything is stored
     session.add(case)
     session.add(CaseReporter(case=case, phone=new.reporter_phone, channel=new.channel, message_id=new.message_id))
+    return case
+
+
+def open_case(session, new: NewCase, calendar=None, tz=None, now=None, policy=None) -> Case:
+    """立案 and 派遣 in one go: the rules named the department, so dispatch is immediate."""
+    env, now = make_env(calendar, tz, policy), now or utcnow()
+    case = _new_case(session, new, env, now, "filed")
     _event(session, case, "system", "file", None, "filed", "自动立案",
-           {"message_id": new.message_id, "confidence": round(new.confidence, 3), "words": new.decided_by})
-    _event(session, case, "system", "dispatch", "filed", "dispatched", new.route_reason,
-           {"department": new.department, "time_limit": str(new.time_limit)})
+           {"message_id": new.message_id, "confidence": round(new.confidence, 3), "words": new.decided_by}, now)
+    _dispatch(session, case, env, now, "system", "filed", new.route_reason)
     return case
 
 
-def act(session, case: Case, action: str, actor: str, role: str, note: str = "", templates=None, tz="Asia/Shanghai"):
-    """Apply an action (raises lifecycle.IllegalTransition) and its notifications."""
-    to_status = next_status(action, case.status, role)
+def report_case(session, new: NewCase, actor: str = "operator", calendar=None, tz=None, now=None) -> Case:
+    """上报 without filing: an operator (or a rule) decides later whether to file it."""
+    env, now = make_env(calendar, tz), now or utcnow()
+    case = _new_case(session, new, env, now, "reported")
+    _event(session, case, actor, "report", None, "reported", new.route_reason,
+           {"message_id": new.message_id, "confidence": round(new.confidence, 3), "words": new.decided_by}, now)
+    return case
+
+
+def open_or_join(session, new: NewCase, calendar=None, tz=None, grids=None, now=None, policy=None) -> Case:
+    """Join the open case this report duplicates (another reporter), or open a new case."""
+    env, now = make_env(calendar, tz, policy), now or utcnow()
+    match = find_duplicate(session, new, env, grids, now)
+    if match is None:
+        return open_case(session, new, env.calendar, env.tz, now, env.policy)
+    case, score = match
+    if not any(r.phone == new.reporter_phone and r.channel == new.channel for r in case.reporters):
+        session.add(CaseReporter(case=case, phone=new.reporter_phone, channel=new.channel, message_id=new.message_id))
+    _event(session, case, "system", "join", case.status, case.status, f"重复反映，文字相似度 {score:.2f}",
+           {"message_id": new.message_id, "phone": new.reporter_phone, "channel": new.channel,
+            "text": new.description, "place": new.place, "lon": new.lon, "lat": new.lat,
+            "grid_code": new.grid_code, "similarity": round(score, 3)}, now)
+    return case
+
+
+def find_duplicate(session, new: NewCase, env: Env, grids, now: datetime) -> tuple[Case, float] | None:
+    policy = env.policy
+    if new.grid_code is None:
+        return None
+    cells = neighbour_cells(grids, new.grid_code) if policy.duplicate_neighbours else {new.grid_code}
+    since = now - timedelta(hours=policy.duplicate_window.hours)
+    candidates = session.scalars(
+        select(Case).where(Case.category_code == new.category_code, Case.grid_code.in_(sorted(cells)),
+                           Case.status.in_(sorted(OPEN)), Case.due_at.is_not(None), Case.created_at >= since)
+        .order_by(Case.created_at.desc()).limit(50))
+    best = None
+    for case in candidates:
+        score = similarity(new.description, case.description)
+        if score >= policy.duplicate_similarity and (best is None or score > best[1]):
+            best = (case, score)
+    return best
+
+
+# ----------------------------------------------------------------------------- actions
+
+
+def act(session, case: Case, action: str, actor: str, role: str, note: str = "", templates=None, tz=None, *,
+        calendar=None, now=None, data: dict | None = None, policy=None, rules=None) -> Case:
+    """Apply an action: check it (IllegalTransition, BadAction), move the clock, append the event,
+    queue the notifications. `data` carries what some actions need: dispatch {"department"},
+    request/approve_extension {"extra": "2工作日"}, split {"phone" or "message_id"}."""
+    env, now, data = make_env(calendar, tz, policy, templates, rules), now or utcnow(), dict(data or {})
+    to_status = next_status(action, case.status, role, case)
+    if action in NOTE_REQUIRED and not note.strip():
+        raise BadAction(NOTE_REQUIRED[action])
     from_status = case.status
+    if action == "dispatch":
+        return _dispatch(session, case, env, now, actor, from_status, note, data.get("department"))
+    if action == "split":
+        return _split(session, case, env, now, actor, note, data)
+    extra = {}
+    if action == "request_extension":
+        extra = _extension_amount(case, data, required=True)
+        case.extension_request = {**extra, "by": actor, "at": clock.iso_local(now, env.tz), "note": note}
+    elif action == "approve_extension":
+        extra = _extension_amount(case, data, required=False) or dict(case.extension_request)
+        extra.pop("by", None), extra.pop("at", None), extra.pop("note", None)
+        deadline.extend(case, env, extra["hours"], now)
+    elif action == "refuse_extension":
+        case.extension_request = None
+    elif action == "suspend":
+        deadline.pause(case, now, from_status)
+    elif action == "resume":
+        extra = {"paused_hours": round(deadline.resume(case, env, now), 2)}
+    elif action == "rework":
+        case.closed_at = None
+        deadline.restart(case, env, now)
+    elif action == "close":
+        case.closed_at = now
+        case.next_check_at = now  # the scan schedules the "no answer" check at the survey window's end
+    elif to_status in ("handled", "verified", "returned", "not_filed", "void"):
+        deadline.stop(case)
     case.status = to_status
-    if to_status == "closed":
-        case.closed_at = utcnow()
-    _event(session, case, actor, action, from_status, to_status, note)
-    if to_status == "closed" and templates is not None:
-        result = _last_note(case, "resolve") or note or "已处理完毕"
-        for reporter in case.reporters:
-            text = templates.render("result", number=case.number, result=result)
-            outbox.queue(session, reporter.phone, text, "result", f"result:{case.id}:{reporter.phone}",
-                         case.id, channel=reporter.channel)
+    _event(session, case, actor, action, from_status, to_status, note, extra, now)
+    if action == "close" and env.templates is not None:
+        _send_result(session, case, env, note)
+    if action == "rework":
+        _notify_department(session, case, env, "rework", f"rework:{case.id}:{case.clock_round}", note=note)
     return case
+
+
+def record_survey(session, case: Case, score: int, actor: str = "citizen", message_id=None, now=None,
+                  **env_kw) -> Case:
+    """A citizen's reply to the result SMS: 1 满意, 2 基本满意, 3 不满意 (reopens the case as rework for
+    the same department). The event has the shape intake.conversation records: action "survey",
+    data {"score": n}."""
+    now = now or utcnow()
+    if score not in SURVEY_LABELS:
+        raise BadAction("回访结果应为 1（满意）、2（基本满意）或 3（不满意）")
+    if case.status != "closed":
+        raise IllegalTransition("survey", case.status, [], "案卷尚未结案，不能评价")
+    _event(session, case, actor, "survey", case.status, case.status, f"市民评价：{score} {SURVEY_LABELS[score]}",
+           {"score": score, "message_id": message_id}, now)
+    if score == 3:
+        return act(session, case, "rework", actor="citizen", role="citizen", note="市民回访不满意，返工重办",
+                   now=now, **env_kw)
+    return case
+
+
+def _dispatch(session, case: Case, env: Env, now, actor: str, from_status: str, note: str, department=None) -> Case:
+    if department:
+        if not isinstance(department, str):
+            raise BadAction("department 应为部门全称")
+        try:
+            dep = _department(session, department)
+        except LookupError as exc:
+            raise BadAction(str(exc)) from None
+        case.department, case.department_id = dep, dep.id
+    deadline.restart(case, env, now)
+    case.status = "dispatched"
+    dep = case.department.name if case.department is not None else department
+    _event(session, case, actor, "dispatch", from_status, "dispatched", note,
+           {"department": dep, "time_limit": case.time_limit}, now)
+    return case
+
+
+def _extension_amount(case: Case, data: dict, required: bool) -> dict:
+    text = data.get("extra")
+    if text is None:
+        if required:
+            raise BadAction("申请延期须给出延长时长 extra，例如 2工作日")
+        return {}
+    try:
+        hours, working = parse_limit(str(text))
+    except ValueError as exc:
+        raise BadAction(str(exc)) from None
+    if working != case.working_clock:
+        kind = "工作时/工作日" if case.working_clock else "小时/天（紧急案卷按自然时间计时）"
+        raise BadAction(f"延期时长的单位应为{kind}")
+    return {"extra": str(text), "hours": hours}
+
+
+def _split(session, case: Case, env: Env, now, actor: str, note: str, data: dict) -> Case:
+    """Undo a wrong merge: the chosen joined reporter gets a case of their own for their message."""
+    joined = joined_reporters(case)
+    phone, message_id = data.get("phone"), data.get("message_id")
+    pick = [r for r in joined if (phone and r.phone == phone) or (message_id is not None and r.message_id == message_id)]
+    if not pick and phone is None and message_id is None and len(joined) == 1:
+        pick = joined
+    if len(pick) != 1:
+        raise BadAction("请用 phone 或 message_id 指明要拆分出去的反映人（须是合并进来的反映人）")
+    reporter = pick[0]
+    join = next((e for e in reversed(case.events) if e.action == "join" and e.data.get("phone") == reporter.phone
+                 and e.data.get("channel") == reporter.channel), None)
+    info = join.data if join is not None else {}
+    new = Case(
+        number=next_case_number(session, env.local(now).date()), status="filed",
+        category_code=case.category_code, category_name=case.category_name, confidence=case.confidence,
+        decided_by=case.decided_by, urgent=case.urgent, department_id=case.department_id,
+        department=case.department, grid_code=info.get("grid_code") or case.grid_code, place=info.get("place") or case.place,
+        lon=info.get("lon"), lat=info.get("lat"), description=info.get("text") or case.description,
+        reporter_phone=reporter.phone, channel=reporter.channel, time_limit=case.time_limit, created_at=now)
+    session.add(new)
+    session.add(CaseReporter(case=new, phone=reporter.phone, channel=reporter.channel, message_id=reporter.message_id))
+    case.reporters.remove(reporter)
+    session.delete(reporter)
+    session.flush()
+    _event(session, new, actor, "file", None, "filed", note or f"由案卷{case.number}拆分",
+           {"split_from": case.number, "message_id": reporter.message_id}, now)
+    _dispatch(session, new, env, now, "system", "filed", "拆分后按原类别派遣")
+    _event(session, case, actor, "split", case.status, case.status, note,
+           {"new_case": new.number, "phone": reporter.phone, "message_id": reporter.message_id}, now)
+    return case
+
+
+def _send_result(session, case: Case, env: Env, note: str) -> None:
+    result = _last_note(case, "resolve") or note or "已处理完毕"
+    for reporter in case.reporters:
+        text = env.templates.render("result", number=case.number, result=result)
+        # One result per reporter per closing: a case reopened by rework and closed again reports again.
+        closings = sum(1 for e in case.events if e.action == "close")
+        key = f"result:{case.id}:{reporter.phone}" + (f":{closings}" if closings > 1 else "")
+        outbox.queue(session, reporter.phone, text, "result", key, case.id, channel=reporter.channel)
+
+
+def _notify_department(session, case: Case, env: Env, kind: str, key: str, **fields) -> None:
+    if kind not in env.policy.notify or case.department is None or not case.department.phone:
+        return
+    text = env.policy.message(kind, **message_fields(case, env), **fields)
+    outbox.queue(session, case.department.phone, text, kind, key, case.id, channel="sms")
+
+
+def message_fields(case: Case, env: Env, now: datetime | None = None) -> dict:
+    due = clock.to_local(case.due_at, env.tz).strftime("%m月%d日%H:%M") if case.due_at else "-"
+    overdue = ""
+    if now is not None and case.due_at is not None and now > case.due_at:
+        hours = env.elapsed(case.due_at, now, case.working_clock)
+        overdue = f"{hours:.1f}{'工作小时' if case.working_clock else '小时'}"
+    return {"number": case.number, "category": case.category_name, "due": due, "overdue": overdue,
+            "department": case.department.name if case.department else "", "note": "", "step": ""}
 
 
 def _last_note(case: Case, action: str) -> str:
@@ -94,7 +308,8 @@ def _last_note(case: Case, action: str) -> str:
 
 def case_as_dict(case: Case, tz: str) -> dict:
     return {
-        "number": case.number, "status": case.status, "category_code": case.category_code,
+        "number": case.number, "status": case.status, "status_label": STATUS_LABELS.get(case.status, case.status),
+        "category_code": case.category_code,
         "category_name": case.category_name, "confidence": round(case.confidence, 3),
         "decided_by": case.decided_by, "urgent": case.urgent, "department": case.department.name,
         "grid_code": case.grid_code, "grid_name": case.grid.name if case.grid else None,
@@ -102,6 +317,12 @@ def case_as_dict(case: Case, tz: str) -> dict:
         "place": case.place, "description": case.description, "channel": case.channel,
         "time_limit": case.time_limit, "created_at": clock.iso_local(case.created_at, tz),
         "due_at": clock.iso_local(case.due_at, tz), "closed_at": clock.iso_local(case.closed_at, tz),
+        "sla": {"level": case.sla_level, "warn_at": clock.iso_local(case.warn_at, tz),
+                "working_time": case.working_clock, "limit_hours": case.limit_hours,
+                "suspended_hours": round(case.paused_hours or 0.0, 2),
+                "escalation_step": case.escalation_step, "reminders": case.reminders,
+                "extension_request": case.extension_request},
+        "reporters": len(case.reporters),
         "events": [{"at": clock.iso_local(e.at, tz), "actor": e.actor, "action": e.action,
                     "from": e.from_status, "to": e.to_status, "note": e.note} for e in case.events],
     }

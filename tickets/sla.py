@@ -6,13 +6,30 @@ Urgent limits count on the wall clock. Times here are local (Asia/Shanghai) and 
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from functools import lru_cache
 from pathlib import Path
 
 import yaml
 
 HOURS_PER_WORKING_DAY = 8
+_LIMIT_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(工作时|工作日|小时|天)\s*$")
+
+
+def parse_limit(text: str) -> tuple[float, bool]:
+    """'4工作时' → (4.0, True), '2工作日' → (16.0, True), '6小时' → (6.0, False), '1天' → (24.0, False).
+
+    Hours, and whether they count in working time. (The same units as routing.rules.TimeLimit;
+    tickets keep limits as text on the case, so a case can be re-clocked without the rules.)
+    """
+    m = _LIMIT_RE.match(str(text))
+    if not m:
+        raise ValueError(f"时限格式错误 {text!r}（应为 N工作时、N工作日、N小时 或 N天）")
+    amount, unit = float(m.group(1)), m.group(2)
+    factor = {"工作时": 1, "工作日": HOURS_PER_WORKING_DAY, "小时": 1, "天": 24}[unit]
+    return amount * factor, unit in ("工作时", "工作日")
 
 
 @dataclass
@@ -37,6 +54,50 @@ class WorkCalendar:
         if d in self.workdays:
             return True
         return d.weekday() < 5 and d not in self.holidays
+
+    def is_working_time(self, t: datetime) -> bool:
+        return self.is_working_day(t.date()) and any(b <= t.time() < e for b, e in self.hours)
+
+    def next_working_moment(self, t: datetime) -> datetime:
+        """t itself if it is working time, else the start of the next working span."""
+        if self.is_working_time(t):
+            return t
+        day = t.date()
+        for _ in range(3660):
+            if self.is_working_day(day):
+                for begin, _end in self.hours:
+                    start = datetime.combine(day, begin)
+                    if start >= t:
+                        return start
+            day += timedelta(days=1)
+        raise ValueError("working-time calendar has no working hours")
+
+    def working_hours_between(self, a: datetime, b: datetime) -> float:
+        """Working hours elapsed from a to b (0 if b is not after a)."""
+        if b <= a:
+            return 0.0
+        total = timedelta()
+        day = a.date()
+        while day <= b.date():
+            if self.is_working_day(day):
+                for begin, end in self.hours:
+                    s, e = max(a, datetime.combine(day, begin)), min(b, datetime.combine(day, end))
+                    if e > s:
+                        total += e - s
+            day += timedelta(days=1)
+        return total.total_seconds() / 3600
+
+    def add(self, start: datetime, hours: float, working: bool) -> datetime:
+        """start + hours, in working time or on the wall clock."""
+        if not working:
+            return start + timedelta(hours=hours)
+        return self.add_working_hours(start, hours) if hours > 0 else start
+
+    def elapsed(self, a: datetime, b: datetime, working: bool) -> float:
+        """Hours from a to b, in working time or on the wall clock."""
+        if not working:
+            return max(0.0, (b - a).total_seconds() / 3600)
+        return self.working_hours_between(a, b)
 
     def add_working_hours(self, start: datetime, hours: float) -> datetime:
         """The moment `hours` of working time after `start`."""
@@ -69,6 +130,20 @@ class WorkCalendar:
         if limit.unit == "天":
             return start + timedelta(days=limit.amount)
         raise ValueError(f"unknown time-limit unit {limit.unit!r}")
+
+
+@lru_cache(maxsize=1)
+def default_calendar() -> WorkCalendar:
+    """The calendar named in the rules file's settings, for callers that do not pass one
+    (e.g. a survey answer handled outside the worker's context)."""
+    from config import Config
+    rules_path = Config().rules_path
+    settings = {}
+    if rules_path.exists():
+        settings = (yaml.safe_load(rules_path.read_text(encoding="utf-8")) or {}).get("settings") or {}
+    path = settings.get("calendar") or "data/calendar.yaml"
+    path = Path(path) if Path(path).is_absolute() else rules_path.parent / path
+    return WorkCalendar.load(path, settings.get("working_hours"))
 
 
 def _dates(items) -> set[date]:

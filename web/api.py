@@ -68,7 +68,10 @@ def get_case(number: str):
         case = _load_case(s, number)
         if case is None:
             return error_response(404, "not_found", f"没有案卷号 {number}")
-        return jsonify(case_as_dict(case, ctx.config.timezone))
+        body = case_as_dict(case, ctx.config.timezone)
+        from intake.service import case_photos
+        body["photos"] = case_photos(s, case.id)
+        return jsonify(body)
 
 
 @bp.post("/api/cases/<number>/actions")

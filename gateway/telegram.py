@@ -1,0 +1,240 @@
+"""Telegram channel: POST /telegram/webhook, the Bot API's updates checked by the webhook secret.
+
+Every update is stored before we answer 200, once per update_id (Telegram retries an update until
+it gets a 2xx and holds back the ones behind it, so one bad update must never make us fail). What
+is a report goes to the pipeline through intake.service.receive; commands, contacts and update
+types we do not handle are stored for audit with their outcome, and any reply goes through the
+outbox (channel "telegram", to = the chat id) so it is sent once, by the worker.
+
+    text                → a report, an answer to our question, a survey answer or a status query
+                          (the conversation decides); the survey keyboard's "1 满意" arrives as "1"
+    location / venue    → meta lat/lon (and address): the pipeline places it in a grid cell directly
+    photo               → meta photos ["telegram:<file_id>"], the caption is the text
+    contact             → the citizen's own phone number, remembered for the chat
+    /start, /help       → welcome, with buttons to share location and phone
+    /status <案卷号>     → the case's state; without a number, this chat's latest cases
+    anything else       → stored as ignored (edited messages, callbacks, group chats, stickers…)
+"""
+from __future__ import annotations
+
+import hmac
+import logging
+import re
+
+from flask import Blueprint, current_app, jsonify, request
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from gateway.models import TelegramChat
+from intake import queue, service
+from intake.models import InboundMessage
+from notify import outbox
+from notify.telegram import SURVEY_LABELS
+from store.db import utcnow
+from tickets import clock
+from tickets.lifecycle import STATUS_LABELS
+from tickets.models import Case, CaseReporter
+from web.http import BadRequest, error_response, json_body
+
+log = logging.getLogger("gridline.telegram")
+bp = Blueprint("telegram", __name__)
+CHANNEL = "telegram"
+MAX_BODY = 256 * 1024   # an update is a few kB; a long caption is 1 024 characters
+MAX_TEXT = 2000
+COMMAND = re.compile(r"^/([A-Za-z_]+)(?:@\w+)?(?:\s+(.*))?$", re.S)
+CASE_NUMBER = re.compile(r"\d{8}-\d{6}")
+SURVEY_ANSWERS = {label: label.split()[0] for label in SURVEY_LABELS}
+# Update fields that are not a new private message: stored for audit, never processed.
+OTHER_KINDS = ("edited_message", "channel_post", "edited_channel_post", "callback_query", "inline_query",
+               "chosen_inline_result", "shipping_query", "pre_checkout_query", "poll", "poll_answer",
+               "my_chat_member", "chat_member", "chat_join_request", "message_reaction", "business_message")
+
+WELCOME = ("您好，这里是网格通（城市管理问题反映）。请直接发送文字描述问题和地点，例如“东四北大街18号井盖丢了”；"
+           "也可以发送位置或照片。查询办理进度请发送 /status 案卷号。")
+UNSUPPORTED = "暂不支持这种消息。请发送文字、位置或照片；查询进度请发送 /status 案卷号。"
+CONTACT_SAVED = "已记录您的手机号 {phone}，办理结果也会在这里通知您。"
+CONTACT_NOT_OWN = "请通过下方“提供手机号”按钮分享您本人的手机号。"
+STATUS_LINE = "案卷号{number}：{status}，承办部门{department}，{due}。"
+STATUS_NOT_FOUND = "没有查到案卷号 {number}，请核对后重新发送，例如 /status 20261122-000123。"
+STATUS_HELP = "请发送 /status 案卷号，例如 /status 20261122-000123。"
+STATUS_NONE = "您在这里还没有反映过问题。发送文字、位置或照片即可反映。"
+
+
+class Reply:
+    def __init__(self, kind: str, text: str, case_id: int | None = None):
+        self.kind, self.text, self.case_id = kind, text, case_id
+
+
+def _ctx():
+    return current_app.extensions["gridline"]
+
+
+@bp.post("/telegram/webhook")
+def webhook():
+    ctx = _ctx()
+    expected = ctx.config.telegram_webhook_secret
+    if not expected:
+        return error_response(403, "telegram_disabled", "Telegram 渠道未启用：未设置 TELEGRAM_WEBHOOK_SECRET")
+    given = request.headers.get("X-Telegram-Bot-Api-Secret-Token", "")
+    if not hmac.compare_digest(given.encode(), expected.encode()):
+        return error_response(403, "bad_secret", "X-Telegram-Bot-Api-Secret-Token 缺失或不正确")
+    data = json_body(request, MAX_BODY)
+    update_id = data.get("update_id")
+    if not isinstance(update_id, int) or isinstance(update_id, bool):
+        raise BadRequest(400, "missing_update_id", "更新缺少整数 update_id，无法识别")
+    outcome = handle_update(ctx, data)
+    return jsonify({"ok": True, "update_id": update_id, "outcome": outcome})
+
+
+def handle_update(ctx, data: dict) -> str:
+    """Store one update and queue its reply; returns what happened (received, command, ignored, duplicate…)."""
+    from telegram import Update
+    update_id = data["update_id"]
+    try:
+        update = Update.de_json(data, None)
+    except Exception as exc:  # fields of the wrong shape: keep the body, do not make Telegram retry it
+        log.warning("update %s unreadable: %s", update_id, exc)
+        return _record(ctx, update_id, "unknown", "", {"raw": data}, "ignored", f"无法解析的更新：{exc}"[:500])
+    msg = update.message
+    if msg is None:
+        kind = next((k for k in OTHER_KINDS if data.get(k) is not None), None) or \
+            next((k for k in data if k != "update_id"), "empty")
+        sender = str(update.effective_chat.id) if update.effective_chat else "unknown"
+        return _record(ctx, update_id, sender, "", {"update_type": kind, "raw": data}, "ignored",
+                       f"不处理的更新类型：{kind}")
+    sender = str(msg.chat.id)
+    meta = _meta(update_id, msg)
+    if msg.chat.type != "private":
+        return _record(ctx, update_id, sender, msg.text or "", meta, "ignored", f"只处理私聊（{msg.chat.type}）")
+    phone = _remembered_phone(ctx, msg.chat.id)
+    if phone:
+        meta["phone"] = phone
+    if msg.contact:
+        return _contact(ctx, update_id, msg, meta)
+    text = (msg.text or msg.caption or "").strip()
+    command = COMMAND.match(text) if msg.text else None
+    if command:
+        return _command(ctx, update_id, sender, text, meta, command.group(1).lower(), (command.group(2) or "").strip())
+    if msg.location:
+        meta.update(lat=msg.location.latitude, lon=msg.location.longitude)
+        if msg.venue:
+            meta["address"] = " ".join(x for x in (msg.venue.title, msg.venue.address) if x)[:200]
+    if msg.photo:
+        largest = max(msg.photo, key=lambda p: (p.width or 0) * (p.height or 0))
+        meta["photos"] = [f"telegram:{largest.file_id}"]
+    if not (text or msg.location or msg.photo):
+        kind = next((k for k in ("sticker", "voice", "audio", "video", "video_note", "document", "animation",
+                                 "poll", "dice") if getattr(msg, k, None)), "other")
+        meta["message_type"] = kind
+        return _record(ctx, update_id, sender, "", meta, "ignored", f"不支持的消息类型：{kind}",
+                       Reply("unsupported", UNSUPPORTED))
+    text = SURVEY_ANSWERS.get(text, text)[:MAX_TEXT]
+    _, created = service.receive(ctx, CHANNEL, str(update_id), sender, text, meta)
+    return "received" if created else "duplicate"
+
+
+def _meta(update_id: int, msg) -> dict:
+    user = msg.from_user
+    meta = {"update_id": update_id, "message_id": msg.message_id, "chat_id": msg.chat.id,
+            "date": msg.date.isoformat() if msg.date else None}
+    if user:
+        meta.update(user_id=user.id, name=user.full_name[:100], username=user.username or "",
+                    language=user.language_code or "")
+    return meta
+
+
+def _remembered_phone(ctx, chat_id: int) -> str:
+    with ctx.db.session() as s:
+        return s.scalar(select(TelegramChat.phone).where(TelegramChat.chat_id == chat_id)) or ""
+
+
+def _contact(ctx, update_id: int, msg, meta: dict) -> str:
+    contact = msg.contact
+    own = msg.from_user is not None and contact.user_id == msg.from_user.id
+    phone = re.sub(r"[\s()-]", "", contact.phone_number or "")
+    if phone and not phone.startswith("+"):
+        phone = "+" + phone  # Telegram sends international numbers, sometimes without the plus
+    meta["contact"] = {"phone": phone, "user_id": contact.user_id, "own": own}
+    if not own or not re.fullmatch(r"\+\d{5,20}", phone):
+        return _record(ctx, update_id, str(msg.chat.id), "", meta, "ignored", "不是本人的手机号",
+                       Reply("contact_rejected", CONTACT_NOT_OWN))
+    masked = phone[:-8] + "****" + phone[-4:] if len(phone) > 8 else phone
+
+    def remember(s):
+        row = s.get(TelegramChat, msg.chat.id) or TelegramChat(chat_id=msg.chat.id)
+        row.phone, row.updated_at = phone, utcnow()
+        row.name = (msg.from_user.full_name or "")[:100]
+        row.username = (msg.from_user.username or "")[:64]
+        s.add(row)
+
+    return _record(ctx, update_id, str(msg.chat.id), "", meta, "done", "已记录手机号",
+                   Reply("contact_saved", CONTACT_SAVED.format(phone=masked)), also=remember)
+
+
+def _command(ctx, update_id: int, sender: str, text: str, meta: dict, name: str, arg: str) -> str:
+    meta["command"] = name
+    if name in ("start", "help"):
+        return _record(ctx, update_id, sender, text, meta, "done", f"命令 /{name}",
+                       Reply("telegram_welcome", _template(ctx, "telegram_welcome", WELCOME)))
+    if name == "status":
+        return _record(ctx, update_id, sender, text, meta, "done", "命令 /status", _status_reply(ctx, sender, arg))
+    return _record(ctx, update_id, sender, text, meta, "ignored", f"未知命令 /{name}", Reply("unsupported", UNSUPPORTED))
+
+
+def _template(ctx, name: str, default: str, **fields) -> str:
+    """The city's wording from the templates file when it has one, else ours."""
+    try:
+        return ctx.templates.render(name, **fields)
+    except (KeyError, IndexError):
+        return default.format(**fields)
+
+
+def _status_reply(ctx, sender: str, arg: str) -> Reply:
+    tz = ctx.config.timezone
+    with ctx.db.session() as s:
+        number = CASE_NUMBER.search(arg)
+        if number:
+            cases = list(s.scalars(select(Case).where(Case.number == number.group(0))))
+            if not cases:
+                return Reply("status", STATUS_NOT_FOUND.format(number=number.group(0)))
+        elif arg:
+            return Reply("status", STATUS_HELP)
+        else:  # no number: this chat's own latest cases
+            cases = list(s.scalars(select(Case).join(CaseReporter, CaseReporter.case_id == Case.id)
+                                   .where(CaseReporter.channel == CHANNEL, CaseReporter.phone == sender)
+                                   .order_by(Case.id.desc()).limit(3)))
+            if not cases:
+                return Reply("status", STATUS_NONE)
+        lines = []
+        for case in cases:
+            if case.closed_at:
+                due = f"已于{clock.to_local(case.closed_at, tz):%m月%d日%H:%M}办结"
+            else:
+                due = f"预计{clock.to_local(case.due_at, tz):%m月%d日%H:%M}前办结"
+            lines.append(STATUS_LINE.format(number=case.number, status=STATUS_LABELS.get(case.status, case.status),
+                                            department=case.department.name, due=due))
+        return Reply("status", "\n".join(lines), cases[0].id if len(cases) == 1 else None)
+
+
+def _record(ctx, update_id: int, sender: str, text: str, meta: dict, status: str, reason: str,
+            reply: Reply | None = None, also=None) -> str:
+    """Store an update that does not go to the pipeline, with its reply, in one transaction."""
+    with ctx.db.session() as s:
+        if s.scalar(select(InboundMessage.id).where(InboundMessage.channel == CHANNEL,
+                                                    InboundMessage.external_id == str(update_id))):
+            return "duplicate"
+        s.add(InboundMessage(channel=CHANNEL, external_id=str(update_id), sender=sender[:64], text=text[:MAX_TEXT],
+                             meta=meta, status=status, reason=reason, processed_at=utcnow()))
+        if also:
+            also(s)
+        if reply:
+            outbox.queue(s, sender, reply.text, reply.kind, f"telegram:{update_id}:{reply.kind}", reply.case_id,
+                         channel=CHANNEL)
+        try:
+            s.commit()
+        except IntegrityError:  # a retry of this update won the race: it is stored once
+            s.rollback()
+            return "duplicate"
+    if reply:
+        queue.kick(ctx, queue.NOTIFY)
+    return "command" if meta.get("command") and status == "done" else status

@@ -1,0 +1,94 @@
+"""Who may see what: a department sees only its own cases; only operators see phone numbers whole,
+and every time they do it is written to the audit table (phone_views)."""
+from __future__ import annotations
+
+import re
+
+from flask import current_app, g, has_request_context, request
+from flask_login import current_user
+from sqlalchemy import select
+
+from tickets.models import Case
+from web.models import PhoneView
+
+PHONE_ROLES = {"operator"}
+# Roles that see every department's cases (read); what they may do is the lifecycle's business.
+ALL_CASES_ROLES = {"operator", "dispatcher", "verifier", "supervisor", "admin"}
+
+
+def mask_phone(phone: str | None) -> str:
+    """+8613800000000 → 138****0000; anything shorter keeps only its last two characters."""
+    if not phone:
+        return ""
+    digits = re.sub(r"\D", "", phone)
+    if digits.startswith("86") and len(digits) == 13:
+        digits = digits[2:]
+    if len(digits) >= 8:
+        return digits[:3] + "****" + digits[-4:]
+    if len(phone) <= 2:
+        return "*" * len(phone)
+    return "*" * (len(phone) - 2) + phone[-2:]
+
+
+def sees_phones(user=None) -> bool:
+    user = user if user is not None else current_user
+    return bool(getattr(user, "is_authenticated", False) and user.role in PHONE_ROLES)
+
+
+def show_phone(phone: str | None, case_id: int | None = None, message_id: int | None = None) -> str:
+    """The number as the signed-in person may see it; an unmasked view is audited."""
+    if not phone:
+        return ""
+    if not sees_phones():
+        return mask_phone(phone)
+    audit_view(phone, case_id, message_id)
+    return phone
+
+
+def audit_view(phone: str, case_id=None, message_id=None, username: str | None = None) -> None:
+    """Remember an unmasked view; written once per request by write_audit (after the view ran)."""
+    if not has_request_context():
+        return
+    views = g.setdefault("phone_views", {})
+    views.setdefault((phone, case_id, message_id), username)
+
+
+def write_audit(response):
+    views = g.pop("phone_views", None)
+    if not views or response.status_code >= 400:
+        return response
+    user_id = current_user.id if current_user.is_authenticated else None
+    default_name = current_user.username if current_user.is_authenticated else "api-token"
+    with current_app.extensions["gridline"].db.session() as s:
+        for (phone, case_id, message_id), username in views.items():
+            s.add(PhoneView(user_id=user_id, username=username or default_name, phone=phone, case_id=case_id,
+                            message_id=message_id, path=request.full_path[:500]))
+        s.commit()
+    return response
+
+
+def can_see_case(case: Case, user=None) -> bool:
+    user = user if user is not None else current_user
+    if not getattr(user, "is_authenticated", False):
+        return False
+    if user.role in ALL_CASES_ROLES:
+        return True
+    return user.role == "department" and user.department_id is not None and case.department_id == user.department_id
+
+
+def scoped(query, user=None):
+    """A select(Case…) narrowed to the cases this person may see."""
+    user = user if user is not None else current_user
+    if user.role in ALL_CASES_ROLES:
+        return query
+    if user.role == "department" and user.department_id is not None:
+        return query.where(Case.department_id == user.department_id)
+    return query.where(False)
+
+
+def visible_case(session, number: str, user=None) -> Case | None:
+    """The case with this number if this person may see it; None otherwise (never says which)."""
+    case = session.scalar(select(Case).where(Case.number == number))
+    if case is None or not can_see_case(case, user):
+        return None
+    return case

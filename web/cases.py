@@ -1,0 +1,215 @@
+"""The case page (every role, within its scope) and the actions people take on it.
+
+The consoles never set a case's status: every change goes through tickets.service.act, which checks
+the role and the state and appends the event.
+"""
+from __future__ import annotations
+
+import re
+import uuid
+from pathlib import Path
+
+from flask import (Blueprint, current_app, flash, redirect, render_template, request, send_file, url_for)
+from flask_login import current_user
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from intake import queue
+from intake.models import InboundMessage
+from tickets import lifecycle
+from tickets.lifecycle import IllegalTransition
+from tickets.models import Case, Department
+from tickets.service import act
+from web import access
+from web.auth import roles_required
+from web.models import CasePhoto
+
+try:
+    from tickets.service import BadAction
+except ImportError:  # pragma: no cover - older lifecycle without input checks
+    class BadAction(ValueError):
+        pass
+
+bp = Blueprint("cases", __name__)
+STAFF = ("operator", "dispatcher", "department", "verifier", "supervisor", "admin")
+MAX_PHOTOS = 6
+MAX_PHOTO_BYTES = 8 * 1024 * 1024
+# Recognised by their first bytes, not by the name or type the browser claims.
+IMAGE_MAGIC = [(b"\xff\xd8\xff", "jpg", "image/jpeg"), (b"\x89PNG\r\n\x1a\n", "png", "image/png"),
+               (b"GIF87a", "gif", "image/gif"), (b"GIF89a", "gif", "image/gif")]
+EXTENSIONS_WORKING = ["4工作时", "1工作日", "2工作日", "3工作日", "5工作日"]
+EXTENSIONS_CLOCK = ["2小时", "6小时", "12小时", "1天", "2天"]
+# Event data worth showing; anything else (phones of joined reporters, raw texts) stays out.
+EVENT_FIELDS = {"department": "部门", "time_limit": "时限", "extra": "延长", "paused_hours": "挂账小时",
+                "new_case": "拆分为", "split_from": "拆分自", "similarity": "相似度", "answer": "评价", "step": "级别"}
+PHONE_LIKE = re.compile(r"^\+?\d{7,20}$")
+
+
+def _ctx():
+    return current_app.extensions["gridline"]
+
+
+def _not_found(number: str):
+    return render_template("ui/error.html", title="没有这个案卷",
+                           message=f"没有案卷 {number}，或您无权查看。"), 404
+
+
+def _load(s, number: str) -> Case | None:
+    case = s.scalar(select(Case).where(Case.number == number)
+                    .options(selectinload(Case.events), selectinload(Case.reporters)))
+    return case if case is not None and access.can_see_case(case) else None
+
+
+def allowed(case: Case) -> list[str]:
+    try:
+        return lifecycle.allowed_actions(case.status, current_user.role, case)
+    except TypeError:  # pragma: no cover - a lifecycle without the case argument
+        return lifecycle.allowed_actions(case.status, current_user.role)
+
+
+def actor_label(actor: str, case_id: int) -> str:
+    """Survey answers are recorded with the citizen's number as actor: mask it like any number."""
+    return access.show_phone(actor, case_id=case_id) if PHONE_LIKE.match(actor or "") else actor
+
+
+def event_details(ev) -> list[tuple[str, str]]:
+    return [(label, str(ev.data[key])) for key, label in EVENT_FIELDS.items() if ev.data and key in ev.data]
+
+
+@bp.get("/cases/<number>")
+@roles_required(*STAFF)
+def show(number: str):
+    ctx = _ctx()
+    with ctx.db.session() as s:
+        case = _load(s, number)
+        if case is None:
+            return _not_found(number)
+        messages = s.scalars(select(InboundMessage).where(InboundMessage.case_id == case.id)
+                             .order_by(InboundMessage.id)).all()
+        photos = s.scalars(select(CasePhoto).where(CasePhoto.case_id == case.id).order_by(CasePhoto.id)).all()
+        departments = s.scalars(select(Department).order_by(Department.name)).all()
+        working = getattr(case, "working_clock", "工作" in case.time_limit)
+        return render_template(
+            "ui/case.html", title=f"案卷 {case.number}", case=case, messages=messages, photos=photos,
+            actions=allowed(case), departments=departments, event_details=event_details,
+            actor_label=actor_label, extensions=EXTENSIONS_WORKING if working else EXTENSIONS_CLOCK,
+            joined=lifecycle.joined_reporters(case) if hasattr(lifecycle, "joined_reporters") else [],
+            note_required=_note_required())
+
+
+def _note_required() -> set[str]:
+    try:
+        from tickets.service import NOTE_REQUIRED
+        return set(NOTE_REQUIRED)
+    except ImportError:  # pragma: no cover
+        return {"return", "void", "suspend", "request_extension", "not_file"}
+
+
+def _photos(files) -> tuple[list[tuple[bytes, str, str]], str]:
+    """The uploaded images as (bytes, extension, content type), or an error to show."""
+    out = []
+    files = [f for f in files if f and f.filename]
+    if len(files) > MAX_PHOTOS:
+        return [], f"最多上传 {MAX_PHOTOS} 张照片"
+    for f in files:
+        data = f.read(MAX_PHOTO_BYTES + 1)
+        if len(data) > MAX_PHOTO_BYTES:
+            return [], f"照片 {f.filename} 超过 {MAX_PHOTO_BYTES // 1024 // 1024} MB"
+        kind = next(((ext, ctype) for magic, ext, ctype in IMAGE_MAGIC if data.startswith(magic)), None)
+        if kind is None and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+            kind = ("webp", "image/webp")
+        if kind is None:
+            return [], f"{f.filename} 不是 JPEG/PNG/GIF/WebP 图片"
+        out.append((data, *kind))
+    return out, ""
+
+
+def _data_for(action: str, form, case: Case) -> dict:
+    data = {}
+    if action == "dispatch" and form.get("department"):
+        data["department"] = form["department"]
+    if action in ("request_extension", "approve_extension") and form.get("extra"):
+        data["extra"] = form["extra"]
+    if action == "split" and form.get("reporter_id", "").isdigit():
+        rid = int(form["reporter_id"])
+        picked = [r for r in case.reporters if r.id == rid]
+        if picked:  # the phone never travels through the page: the form names the reporter row
+            data["phone"] = picked[0].phone
+    return data
+
+
+@bp.post("/cases/<number>/act")
+@roles_required(*STAFF)
+def act_on(number: str):
+    ctx = _ctx()
+    # Phones upload photos straight from the camera: allow more than the API's 1 MB here.
+    request.max_content_length = MAX_PHOTOS * MAX_PHOTO_BYTES + 64 * 1024
+    action = (request.form.get("action") or "").strip()
+    note = (request.form.get("note") or "").strip()[:2000]
+    with ctx.db.session() as s:
+        case = _load(s, number)
+        if case is None:
+            return _not_found(number)
+        photos, error = _photos(request.files.getlist("photos")) if action == "resolve" else ([], "")
+        if error:
+            flash(error, "error")
+            return redirect(url_for("cases.show", number=number))
+        try:
+            act(s, case, action, actor=current_user.username, role=current_user.role, note=note,
+                templates=ctx.templates, tz=ctx.config.timezone, calendar=ctx.calendar,
+                data=_data_for(action, request.form, case), rules=ctx.rules)
+        except IllegalTransition as exc:
+            s.rollback()
+            flash(str(exc), "error")
+            return redirect(url_for("cases.show", number=number))
+        except (BadAction, ValueError) as exc:
+            s.rollback()
+            flash(str(exc), "error")
+            return redirect(url_for("cases.show", number=number))
+        saved = _save_photos(s, case, photos, action)
+        try:
+            s.commit()
+        except Exception:
+            for path in saved:
+                path.unlink(missing_ok=True)
+            raise
+    queue.kick(ctx, queue.NOTIFY)
+    from web.present import action_label
+    flash(f"已{action_label(action)}：案卷 {number}")
+    if current_user.role == "department" and action == "return":
+        return redirect(url_for("dept.queue"))
+    return redirect(url_for("cases.show", number=number))
+
+
+def _upload_dir(case_id: int) -> Path:
+    path = _ctx().config.var_dir / "uploads" / str(case_id)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _save_photos(s, case: Case, photos, action: str) -> list[Path]:
+    saved = []
+    for data, ext, ctype in photos:
+        name = f"{uuid.uuid4().hex}.{ext}"
+        path = _upload_dir(case.id) / name
+        path.write_bytes(data)
+        saved.append(path)
+        s.add(CasePhoto(case_id=case.id, filename=name, content_type=ctype, size=len(data), action=action,
+                        uploaded_by=current_user.username))
+    return saved
+
+
+@bp.get("/cases/<number>/photos/<int:photo_id>")
+@roles_required(*STAFF)
+def photo(number: str, photo_id: int):
+    with _ctx().db.session() as s:
+        case = _load(s, number)
+        row = s.get(CasePhoto, photo_id)
+        if case is None or row is None or row.case_id != case.id:
+            return _not_found(number)
+        path = _upload_dir(case.id) / row.filename
+        if not path.exists():
+            return _not_found(number)
+        response = send_file(path, mimetype=row.content_type, max_age=3600)
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        return response

@@ -1,0 +1,77 @@
+"""How cases look to people: Chinese labels, local times, and the green/yellow/red time-limit light."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from tickets import clock, lifecycle
+from store.db import utcnow
+
+ACTION_LABELS = {
+    "file": "立案", "not_file": "不予立案", "dispatch": "派遣", "redispatch": "重新派遣", "accept": "签收",
+    "return": "退回", "extend": "申请延期", "approve_extension": "批准延期", "refuse_extension": "驳回延期",
+    "reject_extension": "驳回延期", "suspend": "挂账", "resume": "恢复", "resolve": "处置完毕",
+    "verify": "核查通过", "reject": "核查不通过", "close": "结案", "rework": "返工", "void": "作废",
+    "remind": "催办", "escalate": "升级督办", "yellow": "黄灯预警", "red": "红灯超期", "merge": "合并",
+    "split": "拆分", "join": "重复反映并入", "survey": "回访评价", "reopen": "重新打开", "comment": "备注",
+}
+STATUS_LABELS = {
+    "reported": "已上报", "filed": "已立案", "not_filed": "不予立案", "dispatched": "已派遣", "accepted": "处置中",
+    "returned": "已退回", "extension_requested": "延期待批", "suspended": "已挂账", "handled": "待核查",
+    "verified": "已核查", "closed": "已结案", "void": "已作废", "rework": "返工",
+}
+CLOSED_STATUSES = {"closed", "void", "not_filed"}
+# What an action needs on its form besides the note.
+NOTE_REQUIRED = {"return", "extend", "refuse_extension", "reject_extension", "rework", "void", "suspend", "reject",
+                 "not_file"}
+
+
+def action_label(action: str) -> str:
+    labels = getattr(lifecycle, "ACTION_LABELS", None) or {}
+    return labels.get(action) or ACTION_LABELS.get(action, action)
+
+
+def status_label(status: str) -> str:
+    labels = getattr(lifecycle, "STATUS_LABELS", None) or {}
+    return labels.get(status) or STATUS_LABELS.get(status, status)
+
+
+def local(dt: datetime | None, tz: str, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    return clock.to_local(dt, tz).strftime(fmt) if dt else ""
+
+
+def _duration(hours: float) -> str:
+    minutes = int(round(abs(hours) * 60))
+    days, rest = divmod(minutes, 24 * 60)
+    h, m = divmod(rest, 60)
+    if days:
+        return f"{days}天{h}小时"
+    return f"{h}小时{m}分" if h else f"{m}分钟"
+
+
+def light(case, ctx, now: datetime | None = None) -> dict:
+    """Green below 80 % of the time allowed, yellow to 100 %, red past the due time.
+
+    Counted as the case's clock counts: working time for working-time limits, wall clock otherwise.
+    """
+    now = now or utcnow()
+    if case.status in CLOSED_STATUSES or case.due_at is None:
+        return {"colour": "grey", "label": status_label(case.status), "ratio": None}
+    tz = ctx.config.timezone
+    working = "工作" in (case.time_limit or "")
+    start, due, at = (clock.local_naive(x, tz) for x in (case.created_at, case.due_at, now))
+    cal = ctx.calendar
+    if working and hasattr(cal, "working_hours_between"):
+        total, used = cal.working_hours_between(start, due), cal.working_hours_between(start, at)
+        left = cal.working_hours_between(at, due) if at < due else -cal.working_hours_between(due, at)
+    else:
+        total = (due - start).total_seconds() / 3600
+        used = (at - start).total_seconds() / 3600
+        left = (due - at).total_seconds() / 3600
+    ratio = used / total if total > 0 else 1.0
+    if now >= case.due_at:
+        colour, label = "red", f"超期 {_duration((now - case.due_at).total_seconds() / 3600)}"
+    else:
+        colour = "yellow" if ratio >= 0.8 else "green"
+        label = f"剩余 {_duration(left)}{'（工作时间）' if working else ''}"
+    return {"colour": colour, "label": label, "ratio": round(ratio, 3),
+            "due_iso": clock.iso_local(case.due_at, tz)}
