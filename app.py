@@ -27,6 +27,8 @@ def create_app(ctx: Context | None = None) -> Flask:
     app.register_blueprint(open311_bp)
     from gateway.twilio_sms import bp as twilio_sms_bp
     app.register_blueprint(twilio_sms_bp)
+    from web.ui import init_app as init_consoles  # sign-in, CSRF and the staff consoles
+    init_consoles(app, ctx)
 
     @app.errorhandler(BadRequest)
     def _bad_request(exc: BadRequest):

@@ -32,7 +32,9 @@ def load_demo_city(ctx) -> tuple[int, int]:
     from tickets.models import Department, GridCell
     with ctx.db.session() as s:
         have = {d.name: d for d in s.scalars(select(Department))}
-        for dep in ctx.rules.departments.values():
+        from routing.router import street_offices  # 属地街道办事处 → one office per street of the grid
+        offices = street_offices(ctx.rules, ctx.grids.streets().values())
+        for dep in {d.name: d for d in [*ctx.rules.departments.values(), *offices]}.values():
             row = have.get(dep.name) or Department(name=dep.name)
             row.short, row.phone = dep.short, dep.phone
             s.add(row)
@@ -42,9 +44,12 @@ def load_demo_city(ctx) -> tuple[int, int]:
             row = cells.get(cell.code) or GridCell(code=cell.code)
             row.name, row.street_code, row.street = cell.name, cell.street_code, cell.street
             row.community_code, row.community, row.worker = cell.community_code, cell.community, cell.worker
+            row.district = cell.district
             row.geometry = mapping(cell.geometry)
             s.add(row)
         s.commit()
+    from web.users import load_demo_users
+    load_demo_users(ctx)  # one account per role and department (see `gridline demo-users`)
     return len(ctx.rules.departments), len(ctx.grids.cells)
 
 
@@ -77,7 +82,9 @@ def run(host: str, port: int) -> None:
     deps, cells = load_demo_city(ctx)
     worker = subprocess.Popen([sys.executable, str(ROOT / "worker.py")], env=os.environ.copy())
     click.echo(f"\n  Gridline is running: http://{host}:{port}/healthz  ({deps} departments, {cells} cells)"
-               f"\n  API token: {token}\n  Redis: {cfg.redis_url}  database: {_safe_url(cfg.database_url)}\n")
+               f"\n  API token: {token}\n  Redis: {cfg.redis_url}  database: {_safe_url(cfg.database_url)}"
+               f"\n  Consoles: http://{host}:{port}/login  (users op, dispatch, verify, chief, admin, dept01…;"
+               f" password {_demo_password(cfg)}; list: gridline demo-users)\n")
     try:
         create_app(ctx).run(host=host, port=port, threaded=True, use_reloader=False)
     finally:
@@ -130,9 +137,24 @@ def sweep() -> None:
     click.echo(json.dumps(do_sweep(min_age_seconds=0)))
 
 
+def _demo_password(cfg) -> str:
+    from web.users import demo_password
+    return demo_password(cfg)
+
+
 def _safe_url(url: str) -> str:
     from sqlalchemy.engine import make_url
     return make_url(url).render_as_string(hide_password=True)
+
+
+from gateway.hotline_import import import_calls  # noqa: E402  (commands registered after cli exists)
+cli.add_command(import_calls)
+from web.users import create_user_command, demo_users_command  # noqa: E402
+cli.add_command(create_user_command)
+cli.add_command(demo_users_command)
+from routing.importers import import_gazetteer_command, import_grids_command  # noqa: E402
+cli.add_command(import_grids_command)
+cli.add_command(import_gazetteer_command)
 
 
 if __name__ == "__main__":

@@ -6,13 +6,13 @@ is a report goes to the pipeline through intake.service.receive; commands, conta
 types we do not handle are stored for audit with their outcome, and any reply goes through the
 outbox (channel "telegram", to = the chat id) so it is sent once, by the worker.
 
-    text                → a report, an answer to our question, a survey answer or a status query
-                          (the conversation decides); the survey keyboard's "1 满意" arrives as "1"
+    text                → a report, an answer to our question, a survey answer (the keyboard's
+                          "3 不满意") or a status query: the conversation decides, from the text as sent
     location / venue    → meta lat/lon (and address): the pipeline places it in a grid cell directly
     photo               → meta photos ["telegram:<file_id>"], the caption is the text
     contact             → the citizen's own phone number, remembered for the chat
     /start, /help       → welcome, with buttons to share location and phone
-    /status <案卷号>     → the case's state; without a number, this chat's latest cases
+    /status <案卷号>     → stored as "查询<案卷号>": the conversation answers, as it does on SMS
     anything else       → stored as ignored (edited messages, callbacks, group chats, stickers…)
 """
 from __future__ import annotations
@@ -20,6 +20,7 @@ from __future__ import annotations
 import hmac
 import logging
 import re
+from typing import NamedTuple
 
 from flask import Blueprint, current_app, jsonify, request
 from sqlalchemy import select
@@ -29,21 +30,15 @@ from gateway.models import TelegramChat
 from intake import queue, service
 from intake.models import InboundMessage
 from notify import outbox
-from notify.telegram import SURVEY_LABELS
 from store.db import utcnow
-from tickets import clock
-from tickets.lifecycle import STATUS_LABELS
-from tickets.models import Case, CaseReporter
 from web.http import BadRequest, error_response, json_body
 
 log = logging.getLogger("gridline.telegram")
 bp = Blueprint("telegram", __name__)
 CHANNEL = "telegram"
 MAX_BODY = 256 * 1024   # an update is a few kB; a long caption is 1 024 characters
-MAX_TEXT = 2000
+MAX_TEXT = 2000          # what the pipeline reads; Telegram allows 4 096 characters
 COMMAND = re.compile(r"^/([A-Za-z_]+)(?:@\w+)?(?:\s+(.*))?$", re.S)
-CASE_NUMBER = re.compile(r"\d{8}-\d{6}")
-SURVEY_ANSWERS = {label: label.split()[0] for label in SURVEY_LABELS}
 # Update fields that are not a new private message: stored for audit, never processed.
 OTHER_KINDS = ("edited_message", "channel_post", "edited_channel_post", "callback_query", "inline_query",
                "chosen_inline_result", "shipping_query", "pre_checkout_query", "poll", "poll_answer",
@@ -54,15 +49,13 @@ WELCOME = ("您好，这里是网格通（城市管理问题反映）。请直�
 UNSUPPORTED = "暂不支持这种消息。请发送文字、位置或照片；查询进度请发送 /status 案卷号。"
 CONTACT_SAVED = "已记录您的手机号 {phone}，办理结果也会在这里通知您。"
 CONTACT_NOT_OWN = "请通过下方“提供手机号”按钮分享您本人的手机号。"
-STATUS_LINE = "案卷号{number}：{status}，承办部门{department}，{due}。"
-STATUS_NOT_FOUND = "没有查到案卷号 {number}，请核对后重新发送，例如 /status 20261122-000123。"
-STATUS_HELP = "请发送 /status 案卷号，例如 /status 20261122-000123。"
-STATUS_NONE = "您在这里还没有反映过问题。发送文字、位置或照片即可反映。"
 
 
-class Reply:
-    def __init__(self, kind: str, text: str, case_id: int | None = None):
-        self.kind, self.text, self.case_id = kind, text, case_id
+class Reply(NamedTuple):
+    """What we answer on the chat: an outbox row of this kind."""
+    kind: str
+    text: str
+    case_id: int | None = None
 
 
 def _ctx():
@@ -128,7 +121,8 @@ def handle_update(ctx, data: dict) -> str:
         meta["message_type"] = kind
         return _record(ctx, update_id, sender, "", meta, "ignored", f"不支持的消息类型：{kind}",
                        Reply("unsupported", UNSUPPORTED))
-    text = SURVEY_ANSWERS.get(text, text)[:MAX_TEXT]
+    if len(text) > MAX_TEXT:  # kept whole; the conversation sends it to a person instead of guessing
+        meta["too_long"] = len(text)
     _, created = service.receive(ctx, CHANNEL, str(update_id), sender, text, meta)
     return "received" if created else "duplicate"
 
@@ -176,8 +170,10 @@ def _command(ctx, update_id: int, sender: str, text: str, meta: dict, name: str,
     if name in ("start", "help"):
         return _record(ctx, update_id, sender, text, meta, "done", f"命令 /{name}",
                        Reply("telegram_welcome", _template(ctx, "telegram_welcome", WELCOME)))
-    if name == "status":
-        return _record(ctx, update_id, sender, text, meta, "done", "命令 /status", _status_reply(ctx, sender, arg))
+    if name == "status":  # the conversation answers status queries for every channel: ask it in its words
+        meta["text_as_sent"] = text
+        _, created = service.receive(ctx, CHANNEL, str(update_id), sender, f"查询{arg}", meta)
+        return "received" if created else "duplicate"
     return _record(ctx, update_id, sender, text, meta, "ignored", f"未知命令 /{name}", Reply("unsupported", UNSUPPORTED))
 
 
@@ -189,33 +185,6 @@ def _template(ctx, name: str, default: str, **fields) -> str:
         return default.format(**fields)
 
 
-def _status_reply(ctx, sender: str, arg: str) -> Reply:
-    tz = ctx.config.timezone
-    with ctx.db.session() as s:
-        number = CASE_NUMBER.search(arg)
-        if number:
-            cases = list(s.scalars(select(Case).where(Case.number == number.group(0))))
-            if not cases:
-                return Reply("status", STATUS_NOT_FOUND.format(number=number.group(0)))
-        elif arg:
-            return Reply("status", STATUS_HELP)
-        else:  # no number: this chat's own latest cases
-            cases = list(s.scalars(select(Case).join(CaseReporter, CaseReporter.case_id == Case.id)
-                                   .where(CaseReporter.channel == CHANNEL, CaseReporter.phone == sender)
-                                   .order_by(Case.id.desc()).limit(3)))
-            if not cases:
-                return Reply("status", STATUS_NONE)
-        lines = []
-        for case in cases:
-            if case.closed_at:
-                due = f"已于{clock.to_local(case.closed_at, tz):%m月%d日%H:%M}办结"
-            else:
-                due = f"预计{clock.to_local(case.due_at, tz):%m月%d日%H:%M}前办结"
-            lines.append(STATUS_LINE.format(number=case.number, status=STATUS_LABELS.get(case.status, case.status),
-                                            department=case.department.name, due=due))
-        return Reply("status", "\n".join(lines), cases[0].id if len(cases) == 1 else None)
-
-
 def _record(ctx, update_id: int, sender: str, text: str, meta: dict, status: str, reason: str,
             reply: Reply | None = None, also=None) -> str:
     """Store an update that does not go to the pipeline, with its reply, in one transaction."""
@@ -223,7 +192,7 @@ def _record(ctx, update_id: int, sender: str, text: str, meta: dict, status: str
         if s.scalar(select(InboundMessage.id).where(InboundMessage.channel == CHANNEL,
                                                     InboundMessage.external_id == str(update_id))):
             return "duplicate"
-        s.add(InboundMessage(channel=CHANNEL, external_id=str(update_id), sender=sender[:64], text=text[:MAX_TEXT],
+        s.add(InboundMessage(channel=CHANNEL, external_id=str(update_id), sender=sender[:64], text=text,
                              meta=meta, status=status, reason=reason, processed_at=utcnow()))
         if also:
             also(s)

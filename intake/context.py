@@ -40,14 +40,25 @@ class Context:
         return KeywordClassifier(self.rules)
 
     @cached_property
-    def gazetteer(self):
-        from classifiers.places import Gazetteer
-        return Gazetteer.from_csv(self.config.demo_dir / "gazetteer.csv")
+    def grid_source(self):
+        from routing.grids import GridSource
+        return GridSource(self.db, self.config.demo_dir / "grids.geojson")
 
     @cached_property
+    def gazetteer_source(self):
+        from classifiers.places import GazetteerSource
+        return GazetteerSource(self.db, self.config.demo_dir / "gazetteer.csv", self.grid_source)
+
+    @property
+    def gazetteer(self):
+        """The place names: the database's after `gridline import-gazetteer`, else the demo CSV."""
+        return self.gazetteer_source.current()
+
+    @property
     def grids(self):
-        from routing.grids import GridIndex
-        return GridIndex.from_geojson(self.config.demo_dir / "grids.geojson")
+        """The grid index: the database's cells after `gridline import-grids` or load-demo, else the
+        demo GeoJSON; re-read within 30 s of a new import (routing.grids.GridSource)."""
+        return self.grid_source.current()
 
     @cached_property
     def calendar(self):

@@ -52,20 +52,45 @@ def analyse(ctx, text: str, meta: dict | None = None) -> dict:
     if place is None:
         place = ctx.gazetteer.find(text[:MAX_TEXT])
         cell = ctx.grids.cell_at(place.lon, place.lat) if place else None
+    fixed = (meta or {}).get("corrections") or {}
+    if fixed:
+        cls, place, cell = _corrected(ctx, fixed, cls, place, cell)
     result = {"classification": cls, "place": place, "cell": cell, "route": None, "reason": "",
               "place_unclear": False}
     threshold = float(ctx.rules.settings.get("confidence_threshold", 0.45))
     if cls.code is None:
         result["reason"] = cls.reason
-    elif cls.confidence < threshold:
+    elif cls.confidence < threshold and not fixed.get("category_code"):
         result["reason"] = f"分类置信度 {cls.confidence:.2f} 低于阈值 {threshold:.2f}"
     if cls.code is not None:
-        result["route"] = route(ctx.rules, cls.code, cls.urgent)
+        result["route"] = route(ctx.rules, cls.code, cls.urgent, cell)  # the cell: 属地 and area overrides
     if not result["reason"] and (cell is None or getattr(place, "ambiguous", False)):
         result["reason"] = ("地点不明确，可能在多个网格" if cell is not None
                             else "未能确定地点所在网格" if place else "消息中没有可识别的地点")
         result["place_unclear"] = True
     return result
+
+
+def _corrected(ctx, fixed: dict, cls, place, cell):
+    """An operator's choices (web console: meta "corrections") decide over the machine's guess:
+    a category code from the rules, a grid cell by code (placed at a point inside it)."""
+    import dataclasses
+    code = fixed.get("category_code")
+    if code and code != cls.code:
+        try:
+            cat = ctx.rules.category(code)
+        except KeyError:
+            cat = None
+        if cat is not None:
+            cls = dataclasses.replace(cls, code=cat.code, name=cat.name, words=cls.words + ["人工更正"], reason="")
+    chosen = ctx.grids.by_code.get(fixed.get("grid_code") or "")
+    if chosen is not None and (cell is None or chosen.code != cell.code or getattr(place, "ambiguous", False)):
+        point = chosen.geometry.representative_point()
+        label = str(fixed.get("place") or chosen.name)[:200]
+        place, cell = Place(label, "operator", point.x, point.y, 1.0, label), chosen
+    elif fixed.get("place") and place is not None:
+        place = dataclasses.replace(place, matched=str(fixed["place"])[:200])
+    return cls, place, cell
 
 
 def _open(ctx, s, msg: InboundMessage, a: dict, description: str):

@@ -4,6 +4,7 @@ from alembic import context
 import gateway.models  # noqa: F401  (each import registers its tables on Base.metadata)
 import intake.models  # noqa: F401
 import notify.models  # noqa: F401
+import routing.models  # noqa: F401
 import tickets.models  # noqa: F401
 import web.models  # noqa: F401
 from store.db import Base, make_engine

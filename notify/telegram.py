@@ -21,7 +21,7 @@ DEFAULT_BASE_URL = "https://api.telegram.org"
 SEND_TIMEOUT = 30  # seconds: PTB's own timeouts are shorter; this only guards a stuck loop
 SURVEY_LABELS = ("1 满意", "2 基本满意", "3 不满意")
 SURVEY_KINDS = frozenset({"result", "survey"})           # messages that ask for a 1/2/3 answer
-DONE_KINDS = frozenset({"thanks", "survey_thanks"})       # the answer arrived: put the keyboard away
+DONE_KINDS = frozenset({"survey_thanks", "survey_rework"})  # the answer arrived: put the keyboard away
 WELCOME_KINDS = frozenset({"telegram_welcome"})
 
 

@@ -1,9 +1,12 @@
 """routing_rules.yaml: the catalogue a city edits — loader and validator.
 
-The file holds settings, departments (with escalation chains), urgency words and the categories
-of GB/T 47678.5 (code, keywords, department, time limit). Staff edit it by hand, so every mistake
-is reported with the file and line it sits on, and all mistakes are reported at once: the YAML is
-composed into nodes (which keep their marks) and walked here instead of being loaded blindly.
+The file holds settings, departments (with escalation chains), urgency words, the categories
+of GB/T 47678.5 (code, keywords, department, time limit) and, optionally, areas: per-street or
+per-district overrides of the department (a road in district A goes to A's 市政). The department
+named 属地街道办事处 (LOCAL_OFFICE) stands for "the street office of the case's cell"; routing.router
+resolves it. Staff edit it by hand, so every mistake is reported with the file and line it sits
+on, and all mistakes are reported at once: the YAML is composed into nodes (which keep their
+marks) and walked here instead of being loaded blindly.
 """
 from __future__ import annotations
 
@@ -14,7 +17,8 @@ from dataclasses import dataclass, field
 import yaml
 
 __all__ = [
-    "RulesError", "TimeLimit", "Department", "Category", "Rules", "load_rules", "parse_time_limit",
+    "RulesError", "TimeLimit", "Department", "Category", "Area", "Rules", "load_rules", "parse_time_limit",
+    "LOCAL_OFFICE",
 ]
 
 UNITS = ("工作时", "工作日", "小时", "天")
@@ -37,7 +41,10 @@ SETTINGS_DEFAULTS = {
     "calendar": None,
     "urgent_time_limit": "2小时",
 }
-TOP_KEYS = {"settings", "departments", "urgency", "categories"}
+TOP_KEYS = {"settings", "departments", "urgency", "categories", "areas"}
+# The department that means "the street office (街道办事处) of the cell the case is in".
+LOCAL_OFFICE = "属地街道办事处"
+AREA_KEYS = {"street": False, "district": False, "departments": False, "categories": False}
 DEPARTMENT_KEYS = {"name": True, "short": False, "phone": False, "escalate_to": False}
 URGENCY_KEYS = {"words"}
 CATEGORY_KEYS = {
@@ -92,6 +99,20 @@ class Category:
     line: int
 
 
+@dataclass(frozen=True)
+class Area:
+    """Overrides for one street (街道) or district (区): category code → department, and
+    department → department. `key` is the name or the code as written in the file."""
+    level: str                      # street | district
+    key: str
+    categories: dict[str, str]
+    departments: dict[str, str]
+    line: int
+
+    def matches(self, code: str, name: str) -> bool:
+        return self.key in (code, name)
+
+
 @dataclass
 class Rules:
     path: str
@@ -100,6 +121,7 @@ class Rules:
     categories: list[Category]
     urgency_words: dict[str, float]
     urgent_time_limit: TimeLimit
+    areas: list[Area] = field(default_factory=list)
     _by_code: dict[str, Category] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -108,6 +130,23 @@ class Rules:
     def category(self, code: str) -> Category:
         """The category with this code; KeyError if the file has none."""
         return self._by_code[code]
+
+    def department_for(self, category_code: str, street: tuple[str, str] | None = None,
+                       district: tuple[str, str] | None = None) -> tuple[str, Area | None]:
+        """The department for a category in a place, after the areas' overrides: the street's
+        first, then the district's, then the category's own. street/district are (code, name).
+        May return LOCAL_OFFICE, which routing.router resolves to the cell's street office."""
+        default = self.category(category_code).department
+        for level, place in (("street", street), ("district", district)):
+            if place is None:
+                continue
+            for area in self.areas:
+                if area.level == level and area.matches(*place):
+                    if category_code in area.categories:
+                        return area.categories[category_code], area
+                    if default in area.departments:
+                        return area.departments[default], area
+        return default, None
 
     def all_keywords(self) -> set[str]:
         """Every keyword, alias, category name and urgency word — jieba's user dictionary keeps them whole."""
@@ -250,12 +289,13 @@ def load_rules(path: str | os.PathLike) -> Rules:
     departments, dep_lines = _departments(ck, top.get("departments"))
     urgency = _urgency(ck, top.get("urgency"))
     categories = _categories(ck, top.get("categories"), departments)
+    areas = _areas(ck, top.get("areas"), departments, {c.code for c in categories})
 
     urgent_limit = settings.pop("_urgent_time_limit", None)
     if ck.errors:
         _raise(ck)
     return Rules(path=path, settings=settings, departments=departments, categories=categories,
-                 urgency_words=urgency, urgent_time_limit=urgent_limit)
+                 urgency_words=urgency, urgent_time_limit=urgent_limit, areas=areas)
 
 
 def _raise(ck: _Checker):
@@ -491,6 +531,60 @@ def _categories(ck: _Checker, pair, departments: dict[str, Department]) -> list[
             if not explicit:
                 ck.err(wnode, f"关键词 '{word}' 同时属于 {codes_txt}，须在每处写明权重"
                               f"（keywords 写成映射 {{{word}: 1}}）(category {owner})")
+    return out
+
+
+def _areas(ck: _Checker, pair, departments: dict[str, Department], codes: set[str]) -> list[Area]:
+    """areas: [{street: 前门街道 | district: "110101", categories: {code: dept}, departments: {dept: dept}}]"""
+    if pair is None or (isinstance(pair[1], yaml.ScalarNode) and pair[1].tag == "tag:yaml.org,2002:null"):
+        return []
+    node = pair[1]
+    if not isinstance(node, yaml.SequenceNode):
+        ck.err(node, "areas 应为列表（每项 - street: … 或 - district: …）")
+        return []
+    out: list[Area] = []
+    seen: dict[tuple[str, str], int] = {}
+    for item in node.value:
+        f = ck.fields(item, "属地分派", AREA_KEYS)
+        if f is None:
+            continue
+        line = item.start_mark.line + 1
+        levels = [k for k in ("street", "district") if k in f]
+        if len(levels) != 1:
+            ck.err(item, "属地分派: 须写 street（街道名称或 9 位代码）或 district（区名称或 6 位代码）之一")
+            continue
+        level = levels[0]
+        key = ck.text(f[level][1], f"属地分派 {level}")
+        if key is None:
+            continue
+        if (level, key) in seen:
+            ck.err(f[level][1], f"重复的属地分派 {level}: {key}（第 {seen[(level, key)]} 行已有）")
+            continue
+        seen[(level, key)] = line
+
+        def known(dnode, name, what):
+            if name is not None and name not in departments:
+                ck.err(dnode, f"未知部门 '{name}'（{what}）")
+                return False
+            return name is not None
+
+        cats: dict[str, str] = {}
+        if "categories" in f:
+            for k, v in ck.mapping(f["categories"][1], f"属地分派 {key} 的 categories") or []:
+                code, dep = ck.text(k, "类别编码"), ck.text(v, "部门")
+                if code is not None and code not in codes:
+                    ck.err(k, f"未知类别编码 '{code}'（属地分派 {key}）")
+                elif code is not None and known(v, dep, f"属地分派 {key}"):
+                    cats[code] = dep
+        deps: dict[str, str] = {}
+        if "departments" in f:
+            for k, v in ck.mapping(f["departments"][1], f"属地分派 {key} 的 departments") or []:
+                src, dep = ck.text(k, "部门"), ck.text(v, "部门")
+                if known(k, src, f"属地分派 {key}") and known(v, dep, f"属地分派 {key}"):
+                    deps[src] = dep
+        if not cats and not deps and "categories" not in f and "departments" not in f:
+            ck.err(item, f"属地分派 {key}: 至少写 categories 或 departments 之一")
+        out.append(Area(level=level, key=key, categories=cats, departments=deps, line=line))
     return out
 
 

@@ -41,7 +41,7 @@ def database_url(tmp_path_factory):
         from store.db import make_engine
         engine = make_engine(url)
         with engine.begin() as conn:  # a clean schema for this run
-            import gateway.models, intake.models, notify.models, tickets.models, web.models  # noqa: F401,E401
+            import gateway.models, intake.models, notify.models, routing.models, tickets.models, web.models  # noqa: F401,E401
             Base.metadata.drop_all(conn)
             conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
         engine.dispose()

@@ -56,8 +56,8 @@ def test_transcript_travels_the_whole_loop(client, auth, run_worker, new_id):
 
 def test_same_call_id_twice_is_one_message_and_one_case(client, auth, run_worker, ctx, new_id):
     call_id = new_id()
-    first = post(client, auth, "王府井大街有人占道经营卖水果", call_id)
-    second = post(client, auth, "王府井大街有人占道经营卖水果", call_id)
+    first = post(client, auth, "王府井大街18号有人占道经营卖水果", call_id)
+    second = post(client, auth, "王府井大街18号有人占道经营卖水果", call_id)
     assert first.status_code == second.status_code == 202
     assert first.get_json()["message_id"] == second.get_json()["message_id"]
     assert second.get_json()["duplicate"] is True

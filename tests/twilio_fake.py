@@ -94,7 +94,7 @@ def start_fake() -> FakeTwilio:
             pass
 
     fake.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=fake.server.serve_forever, daemon=True).start()
+    threading.Thread(target=fake.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     return fake
 
 

@@ -130,14 +130,17 @@ def escalation_at(case, env: Env, step: int) -> datetime:
     return env.add(first, every.hours * (step - 1), every.working) if step > 1 else first
 
 
-def schedule(case, env: Env, chain_length: int) -> None:
+def schedule(case, env: Env, chain_length: int, now: datetime) -> None:
     """Set next_check_at: the next moment something may happen to a running clock."""
     if case.sla_level == "green":
         case.next_check_at = case.warn_at
     elif case.sla_level == "yellow":
         case.next_check_at = case.due_at
     else:
-        times = [next_reminder_at(case, env)]
+        remind = next_reminder_at(case, env)
+        if remind <= now:  # due, but not in working hours: wait for them
+            remind = env.next_working_moment(now)
+        times = [remind]
         if case.escalation_step < chain_length:
             times.append(escalation_at(case, env, case.escalation_step + 1))
         case.next_check_at = min(times)

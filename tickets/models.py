@@ -27,6 +27,10 @@ class GridCell(Base):
     community: Mapped[str] = mapped_column(String(50))
     worker: Mapped[str] = mapped_column(String(50), default="")
     geometry: Mapped[dict] = mapped_column()  # GeoJSON geometry, for maps in the consoles
+    # Added by the grid registry (routing/importers.py, migration grid_registry_4): the district's
+    # name, and when a re-import dropped the cell (kept, not deleted: old cases still point at it).
+    district: Mapped[str] = mapped_column(String(50), default="")
+    retired_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class Counter(Base):

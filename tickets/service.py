@@ -285,7 +285,7 @@ def _send_result(session, case: Case, env: Env, note: str) -> None:
 def _notify_department(session, case: Case, env: Env, kind: str, key: str, **fields) -> None:
     if kind not in env.policy.notify or case.department is None or not case.department.phone:
         return
-    text = env.policy.message(kind, **message_fields(case, env), **fields)
+    text = env.policy.message(kind, **{**message_fields(case, env), **fields})
     outbox.queue(session, case.department.phone, text, kind, key, case.id, channel="sms")
 
 

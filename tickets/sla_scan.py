@@ -90,7 +90,7 @@ def check(session, case: Case, env: Env, now: datetime, counts: Counter) -> None
             case.last_reminder_at = now
             _record(session, case, "remind", f"第{case.reminders}次催办", now, counts, {"n": case.reminders})
             _notify(session, case, env, "remind", f"{key}:remind:{case.reminders}", case.department.phone, now)
-    deadline.schedule(case, env, len(chain))
+    deadline.schedule(case, env, len(chain), now)
 
 
 def escalation_chain(case: Case, env: Env) -> list[tuple[str, str]]:

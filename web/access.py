@@ -92,3 +92,75 @@ def visible_case(session, number: str, user=None) -> Case | None:
     if case is None or not can_see_case(case, user):
         return None
     return case
+
+
+# ----------------------------------------------------------------------------- the JSON API
+# The API answers the integration token (trusted, unscoped) and, for the consoles' scripts, a
+# signed-in session; a session call is scoped and masked exactly as the pages are.
+PHONE_LIKE = re.compile(r"^\+?\d{7,20}$")
+
+
+def api_user():
+    """The console user when this API call was authenticated by the session cookie, else None."""
+    return current_user if g.get("api_by_session") else None
+
+
+# Only these endpoints are scoped and masked below; any other token endpoint still needs the token.
+SESSION_ENDPOINTS = {"api.get_message", "api.get_case", "api.post_action", "api.get_stats", "api.get_stats_csv",
+                     "api.get_outbox"}
+
+
+def session_fallback() -> bool:
+    """Called by web.http.require_token when no token came: may the signed-in session stand in?"""
+    if request.endpoint not in SESSION_ENDPOINTS:
+        return False
+    try:
+        if current_user.is_authenticated:
+            g.api_by_session = True
+            return True
+    except Exception:  # an app without the consoles (no login manager): the token is required
+        return False
+    return False
+
+
+def api_may_see(case: Case | None) -> bool:
+    user = api_user()
+    return case is not None and (user is None or can_see_case(case, user))
+
+
+def api_may_see_message(session, msg) -> bool:
+    user = api_user()
+    if user is None or user.role in ALL_CASES_ROLES:
+        return True
+    case = session.get(Case, msg.case_id) if msg.case_id else None
+    return case is not None and can_see_case(case, user)
+
+
+def api_masked_case(body: dict) -> dict:
+    """Survey events name the citizen's number as actor: masked unless the caller may see numbers."""
+    user = api_user()
+    for ev in body.get("events", []):
+        if PHONE_LIKE.match(str(ev.get("actor") or "")):
+            if user is not None and not sees_phones(user):
+                ev["actor"] = mask_phone(ev["actor"])
+            else:
+                audit_view(ev["actor"], username=None if user is not None else "api-token")
+    return body
+
+
+def api_outbox_rows(rows: list[dict]) -> list[dict] | None:
+    """Outbox rows for the caller: None when a department asks (other departments' cases are in it)."""
+    user = api_user()
+    if user is not None and user.role == "department":
+        return None
+    for row in rows:
+        if user is not None and not sees_phones(user):
+            row["to"] = mask_phone(row["to"])
+        else:
+            audit_view(row["to"], case_id=row.get("case_id"), username=None if user is not None else "api-token")
+    return rows
+
+
+def api_denied_stats() -> bool:
+    user = api_user()
+    return user is not None and user.role not in ALL_CASES_ROLES

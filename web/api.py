@@ -1,17 +1,20 @@
-"""The JSON API: messages, cases and their actions, the outbox, health."""
+"""The JSON API: messages, cases and their actions, statistics, the outbox, health."""
 from __future__ import annotations
 
 import redis
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request
 from rq import Worker
 from sqlalchemy import select, text
 from sqlalchemy.orm import selectinload
 
 from intake.models import InboundMessage
 from notify.models import OutboundMessage
-from tickets.lifecycle import IllegalTransition
+from store.db import utcnow
+from tickets import stats
+from tickets.lifecycle import ROLES, IllegalTransition
 from tickets.models import Case
-from tickets.service import act, case_as_dict
+from tickets.service import BadAction, act, case_as_dict
+from web import access
 from web.http import error_response, json_body, require_token
 
 bp = Blueprint("api", __name__)
@@ -48,7 +51,7 @@ def healthz():
 def get_message(message_id: int):
     with _ctx().db.session() as s:
         msg = s.get(InboundMessage, message_id)
-        if msg is None:
+        if msg is None or not access.api_may_see_message(s, msg):
             return error_response(404, "not_found", f"没有编号为 {message_id} 的消息")
         number = s.scalar(select(Case.number).where(Case.id == msg.case_id)) if msg.case_id else None
         return jsonify({"message_id": msg.id, "channel": msg.channel, "status": msg.status,
@@ -66,9 +69,9 @@ def get_case(number: str):
     ctx = _ctx()
     with ctx.db.session() as s:
         case = _load_case(s, number)
-        if case is None:
+        if not access.api_may_see(case):
             return error_response(404, "not_found", f"没有案卷号 {number}")
-        body = case_as_dict(case, ctx.config.timezone)
+        body = access.api_masked_case(case_as_dict(case, ctx.config.timezone))
         from intake.service import case_photos
         body["photos"] = case_photos(s, case.id)
         return jsonify(body)
@@ -77,26 +80,86 @@ def get_case(number: str):
 @bp.post("/api/cases/<number>/actions")
 @require_token
 def post_action(number: str):
+    """{"action": "resolve", "note": "…"}; optional "role" (the token is a trusted integration: by
+    default it may accept, resolve, verify and close; naming a role acts as that role), "actor",
+    and what some actions need: "department" (dispatch), "extra" (延期, e.g. "2工作日"),
+    "phone" or "message_id" (split)."""
     ctx = _ctx()
     data = json_body(request, 64 * 1024)
     action = data.get("action")
     note = data.get("note") or ""
+    role = data.get("role") or "api"
+    if access.api_user() is not None:  # a console session acts as its own role and name, never another
+        role, data["actor"] = access.api_user().role, access.api_user().username
     if not isinstance(action, str) or not isinstance(note, str):
         return error_response(422, "bad_action", "action 与 note 应为字符串")
+    if role not in ROLES - {"system"}:
+        return error_response(422, "bad_role", f"未知角色 {role!r}")
+    extra = {k: data[k] for k in ("department", "extra", "phone", "message_id") if data.get(k) is not None}
     with ctx.db.session() as s:
         case = _load_case(s, number)
-        if case is None:
+        if not access.api_may_see(case):
             return error_response(404, "not_found", f"没有案卷号 {number}")
         try:
-            act(s, case, action, actor=data.get("actor") or "api", role="api", note=note[:2000],
-                templates=ctx.templates, tz=ctx.config.timezone)
+            act(s, case, action, actor=str(data.get("actor") or "api")[:60], role=role, note=note[:2000],
+                templates=ctx.templates, tz=ctx.config.timezone, calendar=ctx.calendar, rules=ctx.rules,
+                data=extra)
         except IllegalTransition as exc:
             return error_response(409, "illegal_transition", str(exc), allowed=exc.allowed, case_status=case.status)
+        except BadAction as exc:
+            s.rollback()
+            return error_response(422, "bad_action", str(exc))
+        if action == "split":  # the split reporter's message now belongs to the new case
+            split = case.events[-1].data
+            new_id = s.scalar(select(Case.id).where(Case.number == split["new_case"]))
+            if split.get("message_id") is not None:
+                msg = s.get(InboundMessage, split["message_id"])
+                if msg is not None:
+                    msg.case_id = new_id
         s.commit()
-        body = case_as_dict(case, ctx.config.timezone)
+        body = access.api_masked_case(case_as_dict(case, ctx.config.timezone))
     from intake import queue
     queue.kick(ctx, queue.NOTIFY)
     return jsonify(body)
+
+
+def _stats_rows():
+    ctx = _ctx()
+    group_by = request.args.get("group_by", "department")
+    with ctx.db.session() as s:
+        now = utcnow()
+        start, end, first, last = stats.parse_period(request.args.get("from"), request.args.get("to"),
+                                                     ctx.config.timezone, now)
+        rows = stats.compute(s, group_by, start, end, now)
+    return rows, {"group_by": group_by, "from": first, "to": last}
+
+
+@bp.get("/api/stats")
+@require_token
+def get_stats():
+    """Indicators and the evaluation from the event log: ?group_by=department|cell|community|street
+    &from=2026-11-01&to=2026-11-30 (local dates, to inclusive; or months 2026-11; default this month)."""
+    if access.api_denied_stats():
+        return error_response(403, "forbidden", "处置部门账户不能查看全区统计")
+    try:
+        rows, meta = _stats_rows()
+    except stats.PeriodError as exc:
+        return error_response(400, "bad_query", str(exc))
+    return jsonify({**meta, "rows": [stats.public(r) for r in rows], "totals": stats.totals(rows)})
+
+
+@bp.get("/api/stats.csv")
+@require_token
+def get_stats_csv():
+    if access.api_denied_stats():
+        return error_response(403, "forbidden", "处置部门账户不能查看全区统计")
+    try:
+        rows, meta = _stats_rows()
+    except stats.PeriodError as exc:
+        return error_response(400, "bad_query", str(exc))
+    name = f"gridline-{meta['group_by']}-{meta['from']}-{meta['to']}.csv"
+    return Response(stats.to_csv(rows), mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
 @bp.get("/api/outbox")
@@ -111,6 +174,9 @@ def get_outbox():
         if to:
             q = q.where(OutboundMessage.to == to)
         rows = s.scalars(q.limit(500)).all()
-        return jsonify({"messages": [{"id": m.id, "to": m.to, "channel": m.channel, "kind": m.kind, "text": m.text,
-                                      "status": m.status, "provider_id": m.provider_id, "case_id": m.case_id}
-                                     for m in rows]})
+        out = access.api_outbox_rows([{"id": m.id, "to": m.to, "channel": m.channel, "kind": m.kind,
+                                       "text": m.text, "status": m.status, "provider_id": m.provider_id,
+                                       "case_id": m.case_id} for m in rows])
+        if out is None:
+            return error_response(403, "forbidden", "处置部门账户不能查看发件箱")
+        return jsonify({"messages": out})

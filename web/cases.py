@@ -88,9 +88,15 @@ def show(number: str):
                              .order_by(InboundMessage.id)).all()
         photos = s.scalars(select(CasePhoto).where(CasePhoto.case_id == case.id).order_by(CasePhoto.id)).all()
         departments = s.scalars(select(Department).order_by(Department.name)).all()
+        try:
+            from intake.service import case_photos
+            citizen_photos = case_photos(s, case.id)
+        except ImportError:  # pragma: no cover - intake without media
+            citizen_photos = []
         working = getattr(case, "working_clock", "工作" in case.time_limit)
         return render_template(
             "ui/case.html", title=f"案卷 {case.number}", case=case, messages=messages, photos=photos,
+            citizen_photos=citizen_photos,
             actions=allowed(case), departments=departments, event_details=event_details,
             actor_label=actor_label, extensions=EXTENSIONS_WORKING if working else EXTENSIONS_CLOCK,
             joined=lifecycle.joined_reporters(case) if hasattr(lifecycle, "joined_reporters") else [],
@@ -166,6 +172,10 @@ def act_on(number: str):
             s.rollback()
             flash(str(exc), "error")
             return redirect(url_for("cases.show", number=number))
+        if action == "split":  # the split reporter's message now belongs to the new case (as the API does)
+            split = case.events[-1].data
+            if split.get("message_id") is not None and (msg := s.get(InboundMessage, split["message_id"])):
+                msg.case_id = s.scalar(select(Case.id).where(Case.number == split["new_case"]))
         saved = _save_photos(s, case, photos, action)
         try:
             s.commit()

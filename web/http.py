@@ -46,6 +46,10 @@ def require_token(view):
         expected = current_app.extensions["gridline"].config.ensure_api_token()
         header = request.headers.get("Authorization", "")
         token = header[7:].strip() if header.startswith("Bearer ") else ""
+        if not token:
+            from web.access import session_fallback  # a signed-in console user, scoped by web.access
+            if session_fallback():
+                return view(*args, **kwargs)
         if not token or not hmac.compare_digest(token.encode(), expected.encode()):
             return error_response(401, "unauthorized", "需要有效的 API 令牌：Authorization: Bearer <token>")
         return view(*args, **kwargs)

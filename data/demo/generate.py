@@ -725,7 +725,7 @@ def write_divisions(streets, comms):
 
 def write_grids(features):
     out = {"type": "FeatureCollection", "crs_name": "WGS84", "name": f"{DISTRICT_NAME}单元网格 (demo)",
-           "features": []}
+           "district": DISTRICT_NAME, "district_code": DISTRICT_CODE, "features": []}
     for f in features:
         props = {k: v for k, v in f.items() if k != "geometry"}
         geom = f["geometry"]

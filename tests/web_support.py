@@ -1,0 +1,54 @@
+"""Helpers for the console tests: staff accounts with a known password, sign-in, CSRF tokens."""
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import delete, select
+
+PASSWORD = "test-pass-2026"
+# username: (role, department) — two departments, so one can try to reach the other's cases.
+STAFF = {
+    "t_op": ("operator", None), "t_disp": ("dispatcher", None), "t_ver": ("verifier", None),
+    "t_chief": ("supervisor", None), "t_admin": ("admin", None),
+    "t_street": ("department", "属地街道办事处"), "t_sanit": ("department", "东城区环境卫生服务中心"),
+    "t_law": ("department", "东城区城管执法局"),
+}
+TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
+META_TOKEN = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
+
+
+def make_staff(ctx) -> None:
+    """Every test account, reset to the known password, unlocked, with no grid assignments."""
+    from web.auth import create_user
+    from web.models import PhoneView, User, UserGrid
+    with ctx.db.session() as s:
+        ids = list(s.scalars(select(User.id).where(User.username.in_(list(STAFF)))))
+        s.execute(delete(UserGrid).where(UserGrid.user_id.in_(ids)))
+        s.execute(delete(PhoneView))
+        for username, (role, dep) in STAFF.items():
+            create_user(s, username, PASSWORD, role, username, dep)
+        s.commit()
+
+
+def csrf(client, path: str = "/login") -> str:
+    html = client.get(path).get_data(as_text=True)
+    m = TOKEN.search(html) or META_TOKEN.search(html)
+    assert m, f"no CSRF token on {path}"
+    return m.group(1)
+
+
+def login(client, username: str, password: str = PASSWORD):
+    token = csrf(client)
+    return client.post("/login", data={"username": username, "password": password, "csrf_token": token})
+
+
+def signed_in(app, username: str):
+    client = app.test_client()
+    r = login(client, username)
+    assert r.status_code == 302, r.get_data(as_text=True)[:500]
+    return client
+
+
+def post_form(client, path: str, data: dict, page: str | None = None, **kw):
+    """POST a console form with the CSRF token read from the page it lives on."""
+    return client.post(path, data={**data, "csrf_token": csrf(client, page or path)}, **kw)

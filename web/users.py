@@ -1,0 +1,79 @@
+"""Staff accounts from the command line, and the demo city's staff (one per role and department)."""
+from __future__ import annotations
+
+import os
+import secrets
+
+import click
+from sqlalchemy import select
+
+from web.models import ROLES, User
+
+DEMO_STAFF = [("op", "operator", "话务员小王"), ("dispatch", "dispatcher", "派遣员老李"),
+              ("verify", "verifier", "核查员小赵"), ("chief", "supervisor", "值班长陈"), ("admin", "admin", "管理员")]
+
+
+def demo_password(config) -> str:
+    """GRIDLINE_DEMO_PASSWORD, else one made once and kept in var/demo_password (never a fixed default)."""
+    given = os.environ.get("GRIDLINE_DEMO_PASSWORD")
+    if given:
+        return given
+    path = config.var_dir / "demo_password"
+    if not path.exists():
+        path.write_text("demo-" + secrets.token_urlsafe(9))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def demo_users(ctx) -> list[tuple[str, str, str, str | None]]:
+    """(username, role, name, department) of the demo staff: dept01… follow routing_rules.yaml."""
+    out = [(u, r, n, None) for u, r, n in DEMO_STAFF]
+    for i, dep in enumerate(ctx.rules.departments.values(), start=1):
+        out.append((f"dept{i:02d}", "department", f"{dep.short or dep.name}处置员", dep.name))
+    return out
+
+
+def load_demo_users(ctx) -> int:
+    """Create the demo staff that do not exist yet (an admin's later changes are kept)."""
+    from web.auth import create_user
+    password = demo_password(ctx.config)
+    made = 0
+    with ctx.db.session() as s:
+        have = set(s.scalars(select(User.username)))
+        for username, role, name, department in demo_users(ctx):
+            if username not in have:
+                create_user(s, username, password, role, name, department)
+                made += 1
+        s.commit()
+    return made
+
+
+@click.command("create-user")
+@click.argument("username")
+@click.option("--role", type=click.Choice(list(ROLES)), required=True)
+@click.option("--department", help="部门全称（处置部门用户必填）")
+@click.option("--name", default="", help="姓名")
+@click.password_option(help="至少 8 位；不给出则提示输入")
+def create_user_command(username: str, role: str, department: str | None, name: str, password: str) -> None:
+    """Create a staff account, or reset an existing one's password, role and department."""
+    from intake.context import get
+    from web.auth import create_user
+    ctx = get()
+    with ctx.db.session() as s:
+        try:
+            create_user(s, username, password, role, name, department)
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from None
+        s.commit()
+    click.echo(f"用户 {username}（{ROLES[role]}）已保存")
+
+
+@click.command("demo-users")
+def demo_users_command() -> None:
+    """List the demo staff accounts and their password."""
+    from intake.context import get
+    ctx = get()
+    load_demo_users(ctx)
+    click.echo(f"密码（全部演示账户）：{demo_password(ctx.config)}")
+    for username, role, _name, department in demo_users(ctx):
+        click.echo(f"  {username:10s} {ROLES[role]}{'  ' + department if department else ''}")
