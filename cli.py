@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -85,6 +86,8 @@ def run(host: str, port: int) -> None:
                f"\n  API token: {token}\n  Redis: {cfg.redis_url}  database: {_safe_url(cfg.database_url)}"
                f"\n  Consoles: http://{host}:{port}/login  (users op, dispatch, verify, chief, admin, dept01…;"
                f" password {_demo_password(cfg)}; list: gridline demo-users)\n")
+    # SIGTERM (a service manager, kill) must stop the worker and Redis too, as Ctrl-C does.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         create_app(ctx).run(host=host, port=port, threaded=True, use_reloader=False)
     finally:
@@ -155,6 +158,9 @@ cli.add_command(demo_users_command)
 from routing.importers import import_gazetteer_command, import_grids_command  # noqa: E402
 cli.add_command(import_grids_command)
 cli.add_command(import_gazetteer_command)
+
+from tickets.commands import cases as cases_command  # noqa: E402
+cli.add_command(cases_command)
 
 
 if __name__ == "__main__":

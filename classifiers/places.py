@@ -199,14 +199,23 @@ class Gazetteer:
                 key = normalize(n)
                 if len(key) >= 2:
                     self.names.setdefault(key, e)
-        self.lengths = sorted({len(n) for n in self.names}, reverse=True)
+        # Name lengths by first character (longest first): most characters of a message start no name.
+        self._lengths: dict[str, list[int]] = {}
+        for n in self.names:
+            self._lengths.setdefault(n[0], []).append(len(n))
+        self._lengths = {c: sorted(set(ls), reverse=True) for c, ls in self._lengths.items()}
+        # Typos: every name of 4+ characters with one character blanked out. A name with a wrong
+        # character still has its right first character (or, when the first is wrong, its second).
         self._variants: dict[str, set[str]] = {}
+        self._fuzzy_first: dict[str, set[int]] = {}
+        self._fuzzy_second: dict[str, set[int]] = {}
         for n in self.names:
             if len(n) >= 4:
+                self._fuzzy_first.setdefault(n[0], set()).add(len(n))
+                self._fuzzy_second.setdefault(n[1], set()).add(len(n))
                 for k in range(len(n)):
                     if n[k] not in _NOT_TYPOS:
                         self._variants.setdefault(n[:k] + "\0" + n[k + 1:], set()).add(n)
-        self._fuzzy_lengths = sorted({len(n) for n in self.names if len(n) >= 4}, reverse=True)
         self._cells_cache: dict[tuple, list[str]] = {}
         add_words([n for e in entries for n in (e.name, *e.aliases)], tag="ns")
 
@@ -229,7 +238,7 @@ class Gazetteer:
         found: list[_Match] = []
         i, n = 0, len(text)
         while i < n:
-            for length in self.lengths:
+            for length in self._lengths.get(text[i], ()):
                 if i + length <= n and text[i:i + length] in self.names:
                     found.append(_Match(i, i + length, text[i:i + length], self.names[text[i:i + length]]))
                     i += length
@@ -247,7 +256,8 @@ class Gazetteer:
         i = 0
         while i < len(text):
             hit = None
-            for length in self._fuzzy_lengths:
+            lengths = self._fuzzy_first.get(text[i], set()) | self._fuzzy_second.get(text[i + 1:i + 2], set())
+            for length in sorted(lengths, reverse=True):
                 if i + length > len(text) or any(covered[i:i + length]):
                     continue
                 s = text[i:i + length]

@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import json
 import math
+import os
 import re
 import urllib.parse
 from datetime import datetime, timedelta, timezone
@@ -28,7 +29,7 @@ from intake import service
 from intake.models import InboundMessage
 from store.db import utcnow
 from tickets import clock
-from tickets.lifecycle import STATUS_LABELS
+from tickets.lifecycle import STATUS_LABELS, TERMINAL
 from tickets.models import Case
 
 bp = Blueprint("open311", __name__, url_prefix="/open311")
@@ -36,7 +37,7 @@ CHANNEL = "open311"
 SPEC = "http://wiki.open311.org/GeoReport_v2"
 CONTENT_TYPES = {"json": "application/json; charset=utf-8", "xml": "text/xml; charset=utf-8"}
 FMT = "<any(json, xml):fmt>"
-CLOSED = frozenset({"closed", "void", "voided", "not_filed", "rejected", "evaluated"})
+CLOSED = TERMINAL  # closed, void, not filed: Open311 knows only open and closed
 MAX_DESCRIPTION = 4000   # the spec's limit
 MAX_FIELD = 200
 MAX_RANGE = timedelta(days=90)
@@ -121,19 +122,6 @@ def _iso(utc_naive: datetime | None) -> str | None:
     return clock.iso_local(utc_naive, _ctx().config.timezone)
 
 
-def category_from_meta(ctx, meta: dict | None):
-    """The category an Open311 client chose (meta "service_code"), or None.
-
-    The app picked it from our own catalogue, so the pipeline can take it as decided (confidence
-    1.0) rather than classify the description: analyse() may call this before ctx.classifier.
-    """
-    code = (meta or {}).get("service_code")
-    try:
-        return ctx.rules.category(code) if isinstance(code, str) else None
-    except KeyError:
-        return None
-
-
 # --------------------------------------------------------------------------- discovery and services
 
 
@@ -152,7 +140,6 @@ def discovery(fmt: str):
 
 def _rules_mtime(ctx) -> float:
     try:
-        import os
         return os.path.getmtime(ctx.rules.path)
     except OSError:
         return 0.0
@@ -334,6 +321,7 @@ def _case_number(case_id: int | None) -> str | None:
 def _request_dict(case: Case, media: dict[int, str]) -> dict:
     last = case.events[-1] if case.events else None
     closed = case.status in CLOSED
+    updated = case.closed_at if closed and case.closed_at else (last.at if last else case.created_at)
     label = STATUS_LABELS.get(case.status, case.status)
     grid = case.grid
     address = "，".join(x for x in (case.place, grid.community if grid else "", grid.street if grid else "") if x)
@@ -344,7 +332,7 @@ def _request_dict(case: Case, media: dict[int, str]) -> dict:
         "description": case.description[:MAX_DESCRIPTION], "agency_responsible": case.department.name,
         "service_notice": None if closed else f"处置时限 {case.time_limit}",
         "requested_datetime": _iso(case.created_at),
-        "updated_datetime": _iso(case.closed_at if closed and case.closed_at else (last.at if last else case.created_at)),
+        "updated_datetime": _iso(updated),
         "expected_datetime": _iso(case.due_at), "address": address or None, "address_id": case.grid_code,
         "zipcode": None, "lat": case.lat, "long": case.lon, "media_url": media.get(case.id),
     }
@@ -411,8 +399,9 @@ def get_requests(fmt: str):
         if codes:
             query = query.where(Case.category_code.in_(codes))
         statuses = set(_comma_list(args, "status"))
-        if statuses - {"open", "closed"}:
-            raise Open311Error(400, f"status 只能是 open 或 closed，而不是 {', '.join(sorted(statuses - {'open', 'closed'}))[:60]}")
+        unknown = ", ".join(sorted(statuses - {"open", "closed"}))
+        if unknown:
+            raise Open311Error(400, f"status 只能是 open 或 closed，而不是 {unknown[:60]}")
         if statuses == {"open"}:
             query = query.where(Case.status.not_in(CLOSED))
         elif statuses == {"closed"}:

@@ -7,6 +7,7 @@ answer to our ask-back, a survey answer, a status query, STOP…) is decided by 
 from __future__ import annotations
 
 import logging
+import threading
 import weakref
 from datetime import timedelta
 
@@ -26,7 +27,7 @@ from tickets.service import NewCase, open_or_join
 log = logging.getLogger("gridline.processing")
 MAX_TEXT = 2000
 # What the outbox sends a result with: the result text asks 1/2/3, so its delivery opens the survey.
-SURVEY_KINDS = frozenset({"result"})
+SURVEY_KINDS = frozenset({"result", "survey"})
 
 
 def _place_from_meta(ctx, meta: dict | None):
@@ -129,23 +130,25 @@ def _report(ctx, s, conv, msg: InboundMessage) -> None:
 
 def _answer(ctx, s, conv, msg: InboundMessage) -> None:
     """The citizen answered our ask-back: the held report with the answer's place, asked only once."""
-    held_id, until = conv.held_message_id, conv.ask_until
-    own = analyse(ctx, msg.text, msg.meta)
-    if not own["reason"]:
-        held_code = analyse(ctx, s.get(InboundMessage, held_id).text)["classification"].code
-        if own["classification"].code != held_code:  # a different, complete report: not the answer
-            _report(ctx, s, conv, msg)
-            conv.held_message_id, conv.ask_until = held_id, until
-            return
+    until = conv.ask_until
     held = conversation.take_held(s, conv)
-    if held is None:
+    if held is None:  # the held report was handled meanwhile (an operator took it)
+        _report(ctx, s, conv, msg)
+        return
+    own, first = analyse(ctx, msg.text, msg.meta), analyse(ctx, held.text, held.meta)
+    if not own["reason"] and own["classification"].code != first["classification"].code:
+        # A different, complete report of its own: not the answer. The held one keeps waiting.
+        conv.held_message_id, conv.ask_until = held.id, until
         _report(ctx, s, conv, msg)
         return
     msg.kind, msg.status = "answer", "done"
     held.meta = {**(held.meta or {}), "answer": {"message_id": msg.id, "text": msg.text}}
     held.processed_at = utcnow()
-    combined = f"{held.text}；{msg.text}" if msg.text else held.text
-    a = analyse(ctx, combined, msg.meta if _place_from_meta(ctx, msg.meta or {})[0] else held.meta)
+    meta = msg.meta if _place_from_meta(ctx, msg.meta or {})[0] else held.meta
+    a = analyse(ctx, f"{held.text}；{msg.text}" if msg.text else held.text, meta)
+    if a["reason"] and first["place"] is not None and msg.text:
+        # "王府井大街有人摆摊" then "18号门口": the number belongs to the road already named.
+        a = analyse(ctx, f"{first['place'].matched}{msg.text}；{held.text}", meta)
     if a["reason"]:
         _triage(ctx, s, held, f"追问后仍未能确定：{a['reason']}")
         msg.reason = f"对受理编号 {held.id} 的补充；仍未能确定，已转人工分拣"
@@ -232,24 +235,27 @@ CHANNEL_BACKENDS = {
     "telegram": _telegram_backend,
 }
 _senders: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_senders_lock = threading.Lock()  # the worker's sweeper thread and its jobs both ask
 
 
 def backends(ctx) -> dict:
     """The backends of this process, made once per context (a Twilio client, a Telegram bot)."""
-    made = _senders.get(ctx)
-    if made is None:
-        made = {}
-        for channel, make in CHANNEL_BACKENDS.items():
-            try:
-                backend = make(ctx)
-            except Exception as exc:  # a misconfigured channel must not stop the others
-                log.error("no %s backend: %s", channel, exc)
-                backend = None
-            if backend is not None:
-                made[channel] = backend
-        made = {"backends": made, "limiter": SendRate(ctx.redis), "policy": outbox.Policy.from_config(ctx.config)}
-        _senders[ctx] = made
-    return made
+    with _senders_lock:
+        return _senders.get(ctx) or _make_backends(ctx)
+
+
+def _make_backends(ctx) -> dict:
+    made = {}
+    for channel, make in CHANNEL_BACKENDS.items():
+        try:
+            backend = make(ctx)
+        except Exception as exc:  # a misconfigured channel must not stop the others
+            log.error("no %s backend: %s", channel, exc)
+            backend = None
+        if backend is not None:
+            made[channel] = backend
+    _senders[ctx] = {"backends": made, "limiter": SendRate(ctx.redis), "policy": outbox.Policy.from_config(ctx.config)}
+    return _senders[ctx]
 
 
 def _after_sent(session, msg: OutboundMessage) -> None:

@@ -19,6 +19,11 @@ def receive(ctx, channel: str, external_id: str, sender: str, text: str, meta: d
 
     One INSERT … ON CONFLICT DO NOTHING: a provider's retry, even one racing the first delivery,
     finds the stored row instead of making a second.
+
+    The worker then decides what it is (intake.conversation: report, answer to our ask-back, survey,
+    status query, STOP…) per (channel, sender), and replies on the same channel to `sender`. meta
+    keys it reads: "lat"/"lon" (WGS84, with "address") for a shared location, "photos" (URLs or refs)
+    for the case's pictures, "to" for the number the citizen wrote to (the reply leaves from it).
     """
     with ctx.db.session() as s:
         insert = pg_insert if s.bind.dialect.name == "postgresql" else sqlite_insert

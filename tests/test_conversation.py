@@ -13,7 +13,7 @@ from intake.processing import sweep
 from notify.models import OutboundMessage
 from store.db import utcnow
 from tickets.models import CaseEvent
-from twilio_fake import fake_twilio, post_signed, sms_client, sms_fields, twilio_context, twilio_ctx  # noqa: F401
+from twilio_fake import fake_twilio, post_signed, sms_client, sms_fields, twilio_context, twilio_ctx  # noqa: F401,F811 (fixtures)
 
 CITIZEN = "+8613800138001"
 NEIGHBOUR = "+8613800138002"
@@ -171,6 +171,15 @@ def test_no_answer_to_the_askback_goes_to_triage_after_the_time_out(twilio_ctx, 
     late = say("东四北大街18号")
     run_worker()
     assert message(twilio_ctx, late).kind == "report"
+
+
+def test_a_road_then_its_house_number_is_one_place(twilio_ctx, say, phone, run_worker):
+    first = say("王府井大街有人摆摊卖水果")   # a whole road: many cells, so we ask
+    run_worker()
+    assert message(twilio_ctx, first).status == "held"
+    say("18号门口")
+    run_worker()
+    assert message(twilio_ctx, first).status == "done" and "已受理" in phone()[-1]
 
 
 def test_an_answer_without_a_usable_place_is_not_asked_twice(twilio_ctx, say, phone, run_worker):

@@ -5,7 +5,7 @@ import json
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from cli import cli
 from intake.models import InboundMessage

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import re
+import struct
+import zlib
 
 from sqlalchemy import delete, select
 
@@ -10,7 +12,7 @@ PASSWORD = "test-pass-2026"
 STAFF = {
     "t_op": ("operator", None), "t_disp": ("dispatcher", None), "t_ver": ("verifier", None),
     "t_chief": ("supervisor", None), "t_admin": ("admin", None),
-    "t_street": ("department", "属地街道办事处"), "t_sanit": ("department", "东城区环境卫生服务中心"),
+    "t_street": ("department", "东城区城市管理委员会"), "t_sanit": ("department", "东城区环境卫生服务中心"),
     "t_law": ("department", "东城区城管执法局"),
 }
 TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -52,3 +54,24 @@ def signed_in(app, username: str):
 def post_form(client, path: str, data: dict, page: str | None = None, **kw):
     """POST a console form with the CSRF token read from the page it lives on."""
     return client.post(path, data={**data, "csrf_token": csrf(client, page or path)}, **kw)
+
+
+def handles(ctx, username: str, number: str) -> str:
+    """Make this department account belong to whichever department the case went to; its name."""
+    from tickets.models import Case
+    from web.models import User
+    with ctx.db.session() as s:
+        case = s.scalar(select(Case).where(Case.number == number))
+        user = s.scalar(select(User).where(User.username == username))
+        user.department_id = case.department_id
+        name = case.department.name
+        s.commit()
+    return name
+
+
+def png() -> bytes:
+    """A real 1×1 PNG, as a phone camera would upload one (only smaller)."""
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"\x00\xff\x00\x00")) + chunk(b"IEND", b""))

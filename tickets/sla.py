@@ -37,6 +37,7 @@ class WorkCalendar:
     holidays: set[date] = field(default_factory=set)
     workdays: set[date] = field(default_factory=set)  # 调休: weekend days that are working days
     hours: list[tuple[time, time]] = field(default_factory=lambda: [(time(8), time(12)), (time(14), time(18))])
+    _spans: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @classmethod
     def load(cls, path: str | Path | None, working_hours: list[str] | None = None) -> "WorkCalendar":
@@ -48,6 +49,7 @@ class WorkCalendar:
             for year in (data.get("years") or {}).values():
                 cal.holidays.update(_dates(year.get("holidays", [])))
                 cal.workdays.update(_dates(year.get("workdays", [])))
+        cal._spans.clear()
         return cal
 
     def is_working_day(self, d: date) -> bool:
@@ -55,20 +57,26 @@ class WorkCalendar:
             return True
         return d.weekday() < 5 and d not in self.holidays
 
+    def spans(self, d: date) -> tuple[tuple[datetime, datetime], ...]:
+        """The working spans of a day as datetimes ((), if it is not a working day). Cached: the
+        scheduler and the due-time arithmetic ask for the same days over and over."""
+        got = self._spans.get(d)
+        if got is None:
+            got = tuple((datetime.combine(d, b), datetime.combine(d, e)) for b, e in self.hours) \
+                if self.is_working_day(d) else ()
+            self._spans[d] = got
+        return got
+
     def is_working_time(self, t: datetime) -> bool:
-        return self.is_working_day(t.date()) and any(b <= t.time() < e for b, e in self.hours)
+        return any(b <= t < e for b, e in self.spans(t.date()))
 
     def next_working_moment(self, t: datetime) -> datetime:
         """t itself if it is working time, else the start of the next working span."""
-        if self.is_working_time(t):
-            return t
         day = t.date()
         for _ in range(3660):
-            if self.is_working_day(day):
-                for begin, _end in self.hours:
-                    start = datetime.combine(day, begin)
-                    if start >= t:
-                        return start
+            for begin, end in self.spans(day):
+                if t < end:
+                    return max(t, begin)
             day += timedelta(days=1)
         raise ValueError("working-time calendar has no working hours")
 
@@ -79,11 +87,10 @@ class WorkCalendar:
         total = timedelta()
         day = a.date()
         while day <= b.date():
-            if self.is_working_day(day):
-                for begin, end in self.hours:
-                    s, e = max(a, datetime.combine(day, begin)), min(b, datetime.combine(day, end))
-                    if e > s:
-                        total += e - s
+            for begin, end in self.spans(day):
+                s, e = max(a, begin), min(b, end)
+                if e > s:
+                    total += e - s
             day += timedelta(days=1)
         return total.total_seconds() / 3600
 
@@ -103,20 +110,16 @@ class WorkCalendar:
         """The moment `hours` of working time after `start`."""
         remaining = timedelta(hours=hours)
         day = start.date()
-        cursor = start
         for _ in range(3660):  # ten years of days: a bound, not a limit anyone reaches
-            if self.is_working_day(day):
-                for begin, end in self.hours:
-                    span_start = max(cursor, datetime.combine(day, begin))
-                    span_end = datetime.combine(day, end)
-                    if span_start >= span_end:
-                        continue
-                    available = span_end - span_start
-                    if remaining <= available:
-                        return span_start + remaining
-                    remaining -= available
+            for begin, end in self.spans(day):
+                span_start = max(start, begin)
+                if span_start >= end:
+                    continue
+                available = end - span_start
+                if remaining <= available:
+                    return span_start + remaining
+                remaining -= available
             day += timedelta(days=1)
-            cursor = datetime.combine(day, time(0))
         raise ValueError("working-time calendar has no working hours")
 
     def due(self, start: datetime, limit) -> datetime:

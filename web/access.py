@@ -21,8 +21,8 @@ def mask_phone(phone: str | None) -> str:
     if not phone:
         return ""
     digits = re.sub(r"\D", "", phone)
-    if digits.startswith("86") and len(digits) == 13:
-        digits = digits[2:]
+    if phone.startswith("+86") or (digits.startswith("86") and len(digits) == 13):
+        digits = digits[2:]  # the national number is what people read
     if len(digits) >= 8:
         return digits[:3] + "****" + digits[-4:]
     if len(phone) <= 2:

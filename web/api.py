@@ -176,7 +176,8 @@ def get_outbox():
         rows = s.scalars(q.limit(500)).all()
         out = access.api_outbox_rows([{"id": m.id, "to": m.to, "channel": m.channel, "kind": m.kind,
                                        "text": m.text, "status": m.status, "provider_id": m.provider_id,
-                                       "case_id": m.case_id} for m in rows])
+                                       "case_id": m.case_id, "error": m.error, "error_code": m.error_code,
+                                       "attempts": m.attempts} for m in rows])
         if out is None:
             return error_response(403, "forbidden", "处置部门账户不能查看发件箱")
         return jsonify({"messages": out})

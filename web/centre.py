@@ -100,6 +100,8 @@ def dashboard():
     with ctx.db.session() as s:
         rows = indicators.indicators(s, by, start, end)
         total = indicators.totals(rows)
+        if not request.args.get("all"):  # groups with nothing this month only lengthen the table
+            rows = [r for r in rows if r["filed"] or r["dispatched"] or r["closed"] or r["overdue_open"]]
         by_cell = rows if by == "cell" else indicators.indicators(s, "cell", start, end)
         heat = charts.heatmap(indicators.cell_shapes(s), indicators.cell_counts(by_cell),
                               href=lambda code: url_for("centre.cases", grid=code, month=month))

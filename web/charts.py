@@ -16,7 +16,7 @@ def _colour(n: int, top: int) -> str:
     return HEAT[max(1, min(step, len(HEAT) - 1))]
 
 
-def heatmap(shapes, counts: dict[str, int], href=None, width: int = 800) -> Markup:
+def heatmap(shapes, counts: dict[str, int], href=None, width: int = 800, max_height: int = 640) -> Markup:
     """shapes: (code, name, street, rings) as indicators.cell_shapes gives them."""
     points = [(lon, lat) for _c, _n, _s, rings in shapes for ring in rings for lon, lat in ring]
     if not points:
@@ -24,8 +24,8 @@ def heatmap(shapes, counts: dict[str, int], href=None, width: int = 800) -> Mark
     lons, lats = [p[0] for p in points], [p[1] for p in points]
     lon0, lon1, lat0, lat1 = min(lons), max(lons), min(lats), max(lats)
     kx = math.cos(math.radians((lat0 + lat1) / 2))  # equirectangular: keep the city's proportions
-    scale = width / max((lon1 - lon0) * kx, 1e-9)
-    height = int((lat1 - lat0) * scale) + 1
+    scale = min(width / max((lon1 - lon0) * kx, 1e-9), max_height / max(lat1 - lat0, 1e-9))
+    width, height = int((lon1 - lon0) * kx * scale) + 1, int((lat1 - lat0) * scale) + 1
     top = max(counts.values(), default=0)
     parts = [f'<svg class="heat" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
              f'role="img" aria-label="各网格案卷数热力图">']
@@ -62,7 +62,8 @@ def trend(rows: list[dict], series: list[tuple[str, str, str]], width: int = 800
                    f'<text x="{left - 4}" y="{y(v) + 4:.1f}" font-size="11" text-anchor="end">{v}</text>')
     for i, r in enumerate(rows):
         if i % max(1, n // 6) == 0 or i == n - 1:
-            out.append(f'<text x="{x(i):.1f}" y="{height - 8}" font-size="11" text-anchor="middle">'
+            anchor = "end" if i == n - 1 else "middle"
+            out.append(f'<text x="{x(i):.1f}" y="{height - 8}" font-size="11" text-anchor="{anchor}">'
                        f'{escape(r["day"][5:])}</text>')
     for f, label, colour in series:
         pts = " ".join(f"{x(i):.1f},{y(r[f]):.1f}" for i, r in enumerate(rows))

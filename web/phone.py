@@ -8,6 +8,7 @@ import os
 import random
 import re
 import uuid
+from datetime import datetime
 
 from flask import Blueprint, current_app, jsonify, redirect, render_template, request, session, url_for
 from sqlalchemy import select
@@ -15,6 +16,7 @@ from sqlalchemy import select
 from intake import service
 from intake.models import InboundMessage
 from notify.models import OutboundMessage
+from tickets import clock
 from web.http import error_response
 
 bp = Blueprint("phone", __name__)
@@ -86,4 +88,7 @@ def thread():
     items += [{"dir": "in", "text": m.text, "at": m.created_at.isoformat(), "id": f"o{m.id}", "kind": m.kind,
                "status": m.status} for m in outs if m.sent_at is not None or m.status in ("sent", "delivered")]
     items.sort(key=lambda x: x["at"])  # only what was sent arrives on a phone
+    tz = _ctx().config.timezone
+    for item in items:
+        item["time"] = clock.to_local(datetime.fromisoformat(item["at"]), tz).strftime("%m-%d %H:%M:%S")
     return jsonify({"number": number, "messages": items})

@@ -54,7 +54,8 @@ def light(case, ctx, now: datetime | None = None) -> dict:
     Counted as the case's clock counts: working time for working-time limits, wall clock otherwise.
     """
     now = now or utcnow()
-    if case.status in CLOSED_STATUSES or case.due_at is None:
+    running = getattr(lifecycle, "CLOCK_RUNNING", {"dispatched", "accepted"})
+    if case.status not in running or case.due_at is None:  # handled, suspended, closed…: the clock stands
         return {"colour": "grey", "label": status_label(case.status), "ratio": None}
     tz = ctx.config.timezone
     working = "工作" in (case.time_limit or "")

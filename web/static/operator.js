@@ -51,7 +51,7 @@
     if (sg) sg.value = a.cell ? a.cell.code : "";
     if (category && !touched.category_code) category.value = a.category ? a.category.code : "";
     if (cell && !touched.grid_code) cell.value = a.cell ? a.cell.code : "";
-    if (place && !touched.place) place.value = a.place ? a.place.name : "";
+    if (place && !touched.place) place.value = a.place ? (a.place.matched || a.place.name) : "";
   }
 
   var timer = null, seq = 0;

@@ -15,7 +15,7 @@
     if (m.kind) div.setAttribute("data-kind", m.kind);
     div.textContent = m.text;  // citizen and template text: never parsed as HTML
     var small = document.createElement("small");
-    small.textContent = m.at.replace("T", " ").slice(0, 19) + " UTC";
+    small.textContent = m.time;
     div.appendChild(small);
     return div;
   }

@@ -1,0 +1,162 @@
+"""The whole loop in a real browser (Playwright driving Debian's Chromium), one role after another:
+the operator enters a call → the department accepts and reports it done with a photo (on a phone-
+sized screen) → the centre verifies and closes → the citizen, on the simulated phone, reads the
+result and answers the survey. Screenshots of every step go to test-artifacts/browser/.
+
+Chromium comes from apt (`apt-get install chromium fonts-wqy-microhei`; .ci/run does it), never
+from `playwright install`. Without it these tests fail: a silent skip would hide a broken loop.
+"""
+from __future__ import annotations
+
+import re
+import threading
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from werkzeug.serving import make_server
+
+from config import ROOT
+from tickets.models import Case
+from web_support import PASSWORD, make_staff, png
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+SHOTS = ROOT / "test-artifacts" / "browser"
+CALLER = "13966667777"
+TEXT = "东四北大街18号有暴露垃圾没人清理，味道很大"
+PHONE_SIZE = {"width": 390, "height": 844}
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.exists():
+        pytest.fail("找不到 /usr/bin/chromium：请运行 apt-get install -y chromium fonts-wqy-microhei（.ci/run 会安装）")
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def server(app, ctx):
+    """The app on a real HTTP server in a thread (the worker runs in the test's own thread)."""
+    make_staff(ctx)
+    srv = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{srv.server_port}"
+    srv.shutdown()
+    thread.join(5)
+
+
+def shot(page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def sign_in(browser, base: str, username: str, **context_args):
+    context = browser.new_context(locale="zh-CN", **context_args)
+    page = context.new_page()
+    page.set_default_timeout(15000)
+    page.goto(f"{base}/login")
+    page.fill('input[name="username"]', username)
+    page.fill('input[name="password"]', PASSWORD)
+    page.click('button[type="submit"]')
+    page.wait_for_load_state()
+    assert "/login" not in page.url, page.content()[:500]
+    return page
+
+
+def test_the_whole_loop_in_a_browser(browser, server, ctx, run_worker, tmp_path):
+    # 1. The operator types the call; the machine's suggestion appears while typing.
+    op = sign_in(browser, server, "t_op")
+    op.goto(f"{server}/operator")
+    op.fill("#caller", CALLER)
+    op.fill("#text", TEXT)
+    op.wait_for_function("document.getElementById('a-category').textContent.includes('暴露垃圾')")
+    assert op.input_value("#category_code") and re.fullmatch(r"\d{15}", op.input_value("#grid_code"))
+    assert "东城区环境卫生服务中心" in op.text_content("#a-department")
+    assert "暴露垃圾" in op.text_content("#a-words")
+    shot(op, "1-operator-entry")
+    op.click('#call-form button[type="submit"]')
+    op.wait_for_url(re.compile(r"/operator/calls/\d+"))
+    run_worker()
+    op.reload()
+    number = op.text_content("#case-link").strip()
+    assert re.fullmatch(r"\d{8}-\d{6}", number)
+    shot(op, "2-operator-case-opened")
+
+    # 2. The department, on a phone-sized screen: its queue, accept, report done with a photo.
+    dept = sign_in(browser, server, "t_sanit", viewport=PHONE_SIZE, is_mobile=True, has_touch=True)
+    dept.goto(f"{server}/dept")
+    row = dept.locator(f'tr[data-number="{number}"]')
+    assert row.locator(".light").count() == 1
+    shot(dept, "3-department-queue")
+    row.locator("a").first.click()
+    dept.click('form[data-action="accept"] button')
+    dept.wait_for_selector('form[data-action="resolve"]')
+    photo = tmp_path / "after.png"
+    photo.write_bytes(png())
+    dept.fill('form[data-action="resolve"] textarea[name="note"]', "已清运完毕，现场已冲洗")
+    dept.set_input_files('form[data-action="resolve"] input[type="file"]', str(photo))
+    dept.click('form[data-action="resolve"] button')
+    dept.wait_for_selector(".photos img")
+    assert "待核查" in dept.text_content("#case-status")
+    shot(dept, "4-department-resolved")
+
+    # 3. The centre verifies and closes (the department could not).
+    assert dept.locator('form[data-action="close"]').count() == 0
+    ver = sign_in(browser, server, "t_ver")
+    ver.goto(f"{server}/centre?tab=verify")
+    ver.click(f'a:has-text("{number}")')
+    ver.click('form[data-action="verify"] button')
+    ver.click('form[data-action="close"] button')
+    ver.wait_for_selector("#case-status:has-text('已结案')")
+    shot(ver, "5-centre-closed")
+    run_worker()  # the result SMS goes out and the survey opens
+
+    # 4. The citizen's phone shows the result; the citizen answers 1 (满意).
+    citizen = browser.new_context(locale="zh-CN", viewport=PHONE_SIZE, is_mobile=True, has_touch=True).new_page()
+    citizen.set_default_timeout(15000)
+    citizen.goto(f"{server}/phone")
+    citizen.fill('input[name="number"]', CALLER)
+    citizen.click('text=使用这个号码')
+    citizen.wait_for_selector(f'.bubble.in[data-kind="result"]:has-text("{number}")')
+    assert "已清运完毕" in citizen.text_content('.bubble.in[data-kind="result"]')
+    shot(citizen, "6-citizen-result")
+    citizen.click('#quick button[data-text="1"]')
+    citizen.wait_for_selector('.bubble.out:has-text("1")')
+    run_worker()
+    citizen.wait_for_selector('.bubble.in:has-text("感谢您的评价")')
+    shot(citizen, "7-citizen-survey")
+    with ctx.db.session() as s:
+        case = s.scalar(select(Case).where(Case.number == number))
+        actions = [e.action for e in case.events]
+    assert actions[:2] == ["file", "dispatch"] and "survey" in actions
+    assert actions.index("accept") < actions.index("resolve") < actions.index("verify") < actions.index("close")
+
+    # 5. The supervisor's dashboard counts it, on the heat map too.
+    chief = sign_in(browser, server, "t_chief")
+    chief.goto(f"{server}/centre/dashboard")
+    assert chief.text_content("#kpi-filed").strip() == "1"
+    assert chief.locator('svg.heat path[data-count="1"]').count() == 1
+    shot(chief, "8-dashboard")
+    for context in browser.contexts:
+        context.close()
+
+
+def test_a_citizen_reports_from_the_phone_and_gets_the_acknowledgement(browser, server, run_worker):
+    page = browser.new_context(locale="zh-CN", viewport=PHONE_SIZE, is_mobile=True).new_page()
+    page.set_default_timeout(15000)
+    page.goto(f"{server}/phone")
+    page.fill("#sms-text", "交道口南大街20号路灯不亮了")
+    page.click("#sms-send")
+    page.wait_for_selector('.bubble.out:has-text("路灯不亮")')
+    run_worker()
+    page.wait_for_selector('.bubble.in[data-kind="ack"]')
+    assert re.search(r"案卷号\d{8}-\d{6}", page.text_content('.bubble.in[data-kind="ack"]'))
+    shot(page, "9-citizen-sms-ack")
+    page.context.close()

@@ -1,0 +1,443 @@
+"""The consoles, driven through Flask's test client as the people who use them would: sign in, enter a
+call, work the triage queue, handle a case in a department, verify and close it in the centre,
+read the dashboard and exports, administer users, and text from the simulated phone."""
+from __future__ import annotations
+
+import io
+import re
+
+import pytest
+from openpyxl import load_workbook
+from sqlalchemy import select, update
+
+from intake.models import InboundMessage
+from tickets.models import Case, Department, GridCell
+from web.models import CasePhoto, PhoneView, User, UserGrid
+from web_support import PASSWORD, csrf, handles, login, make_staff, png, post_form, signed_in
+
+CALLER = "+8613911112222"
+MASKED = "139****2222"
+MANHOLE = "东四北大街18号门口井盖丢了，晚上很危险"          # the street's office (handles() assigns t_street)
+LITTER = "东四北大街18号有暴露垃圾没人清理"               # 东城区环境卫生服务中心 (t_sanit)
+
+
+@pytest.fixture(scope="session")
+def staff_accounts(ctx):
+    make_staff(ctx)
+
+
+@pytest.fixture
+def staff(ctx, staff_accounts):
+    """The test accounts, unlocked and active, with no grid assignments or audit rows left over."""
+    from web_support import STAFF
+    with ctx.db.session() as s:
+        s.execute(update(User).where(User.username.in_(list(STAFF)))
+                  .values(failed_logins=0, locked_until=None, active=True))
+        for username, (_role, dep) in STAFF.items():
+            if dep:  # back to the department it started with (handles() moves t_street)
+                s.execute(update(User).where(User.username == username)
+                          .values(department_id=select(Department.id).where(Department.name == dep).scalar_subquery()))
+        s.execute(UserGrid.__table__.delete())
+        s.execute(PhoneView.__table__.delete())
+        s.execute(CasePhoto.__table__.delete())
+        s.commit()
+
+
+def report(client, auth, run_worker, text, call_id, caller=CALLER) -> str:
+    """A call through the hotline API and the real worker; the case number it became."""
+    r = client.post("/hotline/transcripts", json={"caller": caller, "text": text, "call_id": call_id}, headers=auth)
+    run_worker()
+    number = client.get(f"/api/messages/{r.get_json()['message_id']}", headers=auth).get_json()["case_number"]
+    assert number, text
+    return number
+
+
+def act(client, number, action, note="", **extra):
+    return post_form(client, f"/cases/{number}/act", {"action": action, "note": note, **extra},
+                     page=f"/cases/{number}")
+
+
+def case_status(ctx, number):
+    with ctx.db.session() as s:
+        return s.scalar(select(Case.status).where(Case.number == number))
+
+
+# ----------------------------------------------------------------------------- sign-in
+
+
+def test_sign_in_sends_each_role_to_its_console(app, staff):
+    for username, home in [("t_op", "/operator"), ("t_street", "/dept"), ("t_disp", "/centre"),
+                           ("t_chief", "/centre/dashboard"), ("t_admin", "/admin/users")]:
+        client = app.test_client()
+        r = login(client, username)
+        assert r.status_code == 302 and r.headers["Location"].endswith(home), username
+        assert client.get(home).status_code == 200
+
+
+def test_pages_need_sign_in_and_the_right_role(app, staff):
+    anonymous = app.test_client()
+    r = anonymous.get("/operator")
+    assert r.status_code == 302 and "/login" in r.headers["Location"]
+    dept = signed_in(app, "t_street")
+    assert dept.get("/centre/dashboard").status_code == 403
+    assert dept.get("/admin/users").status_code == 403
+    assert signed_in(app, "t_op").get("/admin/users").status_code == 403
+
+
+def test_wrong_password_five_times_locks_the_account_even_for_the_right_password(app, ctx, staff):
+    client = app.test_client()
+    for i in range(4):
+        r = login(client, "t_ver", "wrong-password")
+        assert r.status_code == 401 and "用户名或密码错误" in r.get_data(as_text=True)
+    r = login(client, "t_ver", "wrong-password")
+    assert "已锁定" in r.get_data(as_text=True)
+    r = login(client, "t_ver", PASSWORD)
+    assert r.status_code == 401 and "已锁定" in r.get_data(as_text=True)
+    # The administrator unlocks it; then the right password works again.
+    admin = signed_in(app, "t_admin")
+    with ctx.db.session() as s:
+        user_id = s.scalar(select(User.id).where(User.username == "t_ver"))
+    r = post_form(admin, f"/admin/users/{user_id}", {"name": "t_ver", "role": "verifier", "active": "on",
+                                                      "unlock": "on", "grids": ""})
+    assert r.status_code == 302
+    assert login(app.test_client(), "t_ver").status_code == 302
+
+
+def test_unknown_user_and_wrong_password_read_the_same(app, staff):
+    a = login(app.test_client(), "nobody-here", "whatever-123").get_data(as_text=True)
+    assert "用户名或密码错误" in a
+
+
+def test_idle_session_times_out(app, staff):
+    client = signed_in(app, "t_op")
+    assert client.get("/operator").status_code == 200
+    with client.session_transaction() as sess:
+        sess["seen"] = sess["seen"] - 31 * 60
+    r = client.get("/operator")
+    assert r.status_code == 302 and "/login" in r.headers["Location"]
+    assert client.get("/operator").status_code == 302  # signed out for good, not just once
+
+
+def test_logout_ends_the_session(app, staff):
+    client = signed_in(app, "t_op")
+    r = post_form(client, "/logout", {}, page="/operator")
+    assert r.status_code == 302
+    assert client.get("/operator").status_code == 302
+
+
+# ----------------------------------------------------------------------------- operator
+
+
+def test_live_classification_names_category_department_cell_and_words(app, staff):
+    client = signed_in(app, "t_op")
+    token = csrf(client, "/operator")
+    r = client.post("/operator/analyse", json={"text": LITTER}, headers={"X-CSRFToken": token})
+    a = r.get_json()
+    assert a["category"]["name"] == "暴露垃圾" and re.fullmatch(r"\d{5}", a["category"]["code"])
+    assert a["department"] == "东城区环境卫生服务中心"
+    assert re.fullmatch(r"\d{15}", a["cell"]["code"]) and a["confidence"] > 0.5
+    assert "暴露垃圾" in a["words"] and a["dispatch"] is True
+
+
+def test_operator_corrections_decide_the_case(app, ctx, client, run_worker, staff):
+    op = signed_in(app, "t_op")
+    other_cell = "110101001001001"
+    with ctx.db.session() as s:
+        assert s.get(GridCell, other_cell) is not None
+    street_lamp = next(c for c in ctx.rules.categories if c.name == "路灯异常")
+    r = post_form(op, "/operator/calls", {"caller": "13911112222", "text": LITTER, "call_id": "op-correct-1",
+                                          "category_code": street_lamp.code, "grid_code": other_cell,
+                                          "place": "多福巷口", "suggested_category_code": "06010"}, page="/operator")
+    assert r.status_code == 302
+    message_id = int(r.headers["Location"].rsplit("/", 1)[1])
+    run_worker()
+    page = op.get(f"/operator/calls/{message_id}").get_data(as_text=True)
+    number = re.search(r"/cases/(\d{8}-\d{6})", page).group(1)
+    with ctx.db.session() as s:
+        case = s.scalar(select(Case).where(Case.number == number))
+        assert (case.category_code, case.grid_code, case.place) == (street_lamp.code, other_cell, "多福巷口")
+        assert case.department.name == street_lamp.department
+        assert case.reporter_phone == CALLER and case.channel == "hotline"
+        msg = s.get(InboundMessage, message_id)
+        assert msg.meta["operator"] == "t_op" and msg.meta["corrections"]["category_code"] == street_lamp.code
+
+
+def test_operator_form_with_mistakes_comes_back_with_what_was_typed(app, ctx, staff):
+    op = signed_in(app, "t_op")
+    r = post_form(op, "/operator/calls", {"caller": "12", "text": "王府井大街有人占道经营", "call_id": "bad-1",
+                                          "grid_code": "999"}, page="/operator")
+    body = r.get_data(as_text=True)
+    assert r.status_code == 422 and "来电号码格式不正确" in body and "没有网格编码 999" in body
+    assert "王府井大街有人占道经营" in body
+    with ctx.db.session() as s:
+        assert s.scalar(select(InboundMessage.id)) is None
+
+
+def test_same_call_submitted_twice_is_one_message(app, ctx, staff):
+    op = signed_in(app, "t_op")
+    data = {"caller": "13911112222", "text": LITTER, "call_id": "twice-1"}
+    first = post_form(op, "/operator/calls", data, page="/operator")
+    second = post_form(op, "/operator/calls", data, page="/operator")
+    assert first.headers["Location"] == second.headers["Location"]
+    assert "未重复提交" in op.get(second.headers["Location"]).get_data(as_text=True)
+
+
+def test_triage_queue_lets_the_operator_open_the_case(app, ctx, client, auth, run_worker, staff):
+    r = client.post("/hotline/transcripts", json={"caller": CALLER, "text": "垃圾好几天没人收，臭得不行",
+                                                  "call_id": "triage-1"}, headers=auth)
+    message_id = r.get_json()["message_id"]
+    run_worker()
+    op = signed_in(app, "t_op")
+    queue_page = op.get("/operator/triage").get_data(as_text=True)
+    assert "垃圾好几天没人收" in queue_page and "地点" in queue_page
+    cell = "110101001001002"
+    r = post_form(op, f"/operator/triage/{message_id}", {"decision": "open", "category_code": "06011",
+                                                         "grid_code": cell, "place": "多福巷"})
+    assert r.status_code == 302
+    run_worker()
+    number = client.get(f"/api/messages/{message_id}", headers=auth).get_json()["case_number"]
+    assert number
+    case = client.get(f"/api/cases/{number}", headers=auth).get_json()
+    assert case["grid_code"] == cell and case["category_code"] == "06011"
+    assert "垃圾好几天没人收" not in op.get("/operator/triage").get_data(as_text=True)
+
+
+def test_triage_dismiss_needs_a_reason(app, ctx, client, auth, run_worker, staff):
+    message_id = client.post("/hotline/transcripts", json={"caller": CALLER, "text": "你好请问今天天气怎么样",
+                                                           "call_id": "triage-2"}, headers=auth).get_json()["message_id"]
+    run_worker()
+    op = signed_in(app, "t_op")
+    r = post_form(op, f"/operator/triage/{message_id}", {"decision": "dismiss", "reason": ""})
+    assert r.status_code == 422 and "须说明理由" in r.get_data(as_text=True)
+    r = post_form(op, f"/operator/triage/{message_id}", {"decision": "dismiss", "reason": "非城市管理问题"})
+    assert r.status_code == 302
+    with ctx.db.session() as s:
+        msg = s.get(InboundMessage, message_id)
+        assert msg.status == "dismissed" and "非城市管理问题" in msg.reason
+
+
+def test_search_by_phone_and_by_case_number(app, client, auth, run_worker, staff):
+    number = report(client, auth, run_worker, LITTER, "search-1")
+    op = signed_in(app, "t_op")
+    page = op.get("/search?q=13911112222").get_data(as_text=True)
+    assert number in page and CALLER in page
+    r = op.get(f"/search?q={number}")
+    assert r.status_code == 302 and r.headers["Location"].endswith(f"/cases/{number}")
+    assert "没有找到案卷" in op.get("/search?q=20990101-000001").get_data(as_text=True)
+
+
+# ----------------------------------------------------------------------------- department
+
+
+def test_department_queue_is_its_own_sorted_by_due_time_with_lights(app, client, auth, run_worker, staff):
+    litter = report(client, auth, run_worker, LITTER, "dq-1")
+    lamp = report(client, auth, run_worker, "交道口南大街20号路灯不亮了", "dq-2")   # 城管委: not theirs
+    page = signed_in(app, "t_sanit").get("/dept").get_data(as_text=True)
+    assert litter in page and lamp not in page
+    assert re.search(r'class="light (green|yellow|red)"', page)
+
+
+def test_department_accepts_extends_and_resolves_with_photos(app, ctx, client, auth, run_worker, staff):
+    number = report(client, auth, run_worker, LITTER, "dept-1")
+    dept = signed_in(app, "t_sanit")
+    assert act(dept, number, "accept").status_code == 302
+    assert case_status(ctx, number) == "accepted"
+    # An extension needs a reason; with one it waits for the centre's approval.
+    act(dept, number, "request_extension", "", extra="1工作日")
+    assert "须说明理由" in dept.get(f"/cases/{number}").get_data(as_text=True)
+    act(dept, number, "request_extension", "需要协调清运车辆", extra="1工作日")
+    disp = signed_in(app, "t_disp")
+    assert number in disp.get("/centre?tab=extension").get_data(as_text=True)
+    assert act(disp, number, "approve_extension", "同意").status_code == 302
+    # Done, with a note and a photo from the phone's camera.
+    r = dept.post(f"/cases/{number}/act", data={
+        "action": "resolve", "note": "已清运完毕", "csrf_token": csrf(dept, f"/cases/{number}"),
+        "photos": [(io.BytesIO(png()), "after.png")]}, content_type="multipart/form-data")
+    assert r.status_code == 302
+    assert case_status(ctx, number) == "handled"
+    page = dept.get(f"/cases/{number}").get_data(as_text=True)
+    for label in ("签收", "申请延期", "批准延期", "处置反馈", "已清运完毕", "需要协调清运车辆"):
+        assert label in page, label
+    photo_url = re.search(rf'/cases/{number}/photos/\d+', page).group(0)
+    r = dept.get(photo_url)
+    assert r.status_code == 200 and r.data == png() and r.mimetype == "image/png"
+
+
+def test_a_photo_that_is_not_an_image_is_refused_and_nothing_changes(app, ctx, client, auth, run_worker, staff):
+    number = report(client, auth, run_worker, LITTER, "dept-2")
+    dept = signed_in(app, "t_sanit")
+    dept.post(f"/cases/{number}/act", data={
+        "action": "resolve", "note": "已清运", "csrf_token": csrf(dept, f"/cases/{number}"),
+        "photos": [(io.BytesIO(b"<html>not a picture</html>"), "x.jpg")]}, content_type="multipart/form-data")
+    assert case_status(ctx, number) == "dispatched"
+    assert "不是 JPEG/PNG/GIF/WebP 图片" in dept.get(f"/cases/{number}").get_data(as_text=True)
+
+
+def test_department_returns_with_a_reason_and_the_centre_redispatches(app, ctx, client, auth, run_worker, staff):
+    number = report(client, auth, run_worker, MANHOLE, "ret-1")
+    handles(ctx, "t_street", number)
+    street = signed_in(app, "t_street")
+    act(street, number, "return", "")
+    assert case_status(ctx, number) == "dispatched"  # no reason, no return
+    act(street, number, "return", "井盖属排水集团管辖")
+    assert case_status(ctx, number) == "returned"
+    disp = signed_in(app, "t_disp")
+    assert number in disp.get("/centre?tab=dispatch").get_data(as_text=True)
+    act(disp, number, "dispatch", "改派排水集团", department="北京市排水集团")
+    with ctx.db.session() as s:
+        case = s.scalar(select(Case).where(Case.number == number))
+        assert case.status == "dispatched" and case.department.name == "北京市排水集团"
+    assert street.get(f"/cases/{number}").status_code == 404  # no longer theirs
+
+
+# ----------------------------------------------------------------------------- command centre
+
+
+def test_centre_verifies_and_closes_and_the_citizen_gets_the_result(app, ctx, client, auth, run_worker, staff):
+    number = report(client, auth, run_worker, LITTER, "close-1")
+    dept = signed_in(app, "t_sanit")
+    act(dept, number, "accept")
+    act(dept, number, "resolve", "已清运完毕")
+    # The department that handled it cannot close it.
+    assert "close" not in dept.get(f"/cases/{number}").get_data(as_text=True).split("办理过程")[1]
+    ver = signed_in(app, "t_ver")
+    assert number in ver.get("/centre?tab=verify").get_data(as_text=True)
+    act(ver, number, "verify", "现场核查属实")
+    act(ver, number, "close", "")
+    assert case_status(ctx, number) == "closed"
+    run_worker()
+    results = [m for m in client.get(f"/api/outbox?to={CALLER}", headers=auth).get_json()["messages"]
+               if m["kind"] == "result"]
+    assert len(results) == 1 and "已清运完毕" in results[0]["text"]
+
+
+def test_dashboard_heat_map_trends_and_evaluation(app, client, auth, run_worker, staff):
+    number = report(client, auth, run_worker, LITTER, "dash-1")
+    report(client, auth, run_worker, "交道口南大街20号路灯不亮了", "dash-2")
+    chief = signed_in(app, "t_chief")
+    page = chief.get("/centre/dashboard").get_data(as_text=True)
+    assert re.search(r'id="kpi-filed">2<', page)
+    assert "东城区环境卫生服务中心" in page and "<svg" in page
+    counted = re.findall(r'data-cell="(\d{15})" data-count="(\d+)"', page)
+    assert len(counted) > 100 and sum(int(n) for _c, n in counted) == 2
+    cell = client.get(f"/api/cases/{number}", headers=auth).get_json()["grid_code"]
+    assert dict(counted)[cell] == "1"
+    assert number in chief.get(f"/centre/cases?grid={cell}").get_data(as_text=True)
+    assert "<polyline" in page  # the 30-day trend
+    by_street = chief.get("/centre/dashboard?by=street").get_data(as_text=True)
+    assert "街道" in by_street
+    evaluation = chief.get("/centre/evaluation").get_data(as_text=True)
+    assert re.search(r"东城区环境卫生服务中心</td>.*?<b>[A-E]</b>", evaluation, re.S)
+
+
+def test_exports_csv_and_xlsx(app, client, auth, run_worker, staff):
+    number = report(client, auth, run_worker, LITTER, "exp-1")
+    chief = signed_in(app, "t_chief")
+    r = chief.get("/centre/export.csv?what=indicators&by=department")
+    text = r.data.decode("utf-8-sig")
+    assert r.mimetype == "text/csv" and text.splitlines()[0].startswith("部门,编码,立案数")
+    assert any(line.startswith("东城区环境卫生服务中心,") for line in text.splitlines())
+    r = chief.get("/centre/export.xlsx?what=cases")
+    rows = list(load_workbook(io.BytesIO(r.data)).active.iter_rows(values_only=True))
+    assert rows[0][0] == "案卷号" and rows[1][0] == number
+    assert CALLER not in str(rows) and "没人清理" not in str(rows)  # no phones, no citizen text
+    r = chief.get("/centre/export.xlsx?what=evaluation")
+    rows = list(load_workbook(io.BytesIO(r.data)).active.iter_rows(values_only=True))
+    assert rows[0][0] == "部门" and rows[0][-1] == "等级"
+
+
+def test_duplicate_cluster_is_shown_to_the_centre(app, client, auth, run_worker, staff):
+    number = report(client, auth, run_worker, LITTER, "dup-1")
+    again = report(client, auth, run_worker, "东四北大街18号暴露垃圾没人清理，很臭", "dup-2", caller="+8613922223333")
+    assert again == number
+    page = signed_in(app, "t_disp").get("/centre?tab=duplicates").get_data(as_text=True)
+    assert number in page and "2 位反映人" in page and "很臭" in page
+
+
+# ----------------------------------------------------------------------------- administration
+
+
+def test_admin_creates_a_department_user_and_assigns_grids(app, ctx, staff):
+    admin = signed_in(app, "t_admin")
+    with ctx.db.session() as s:
+        s.execute(User.__table__.delete().where(User.username == "new_water"))
+        s.commit()
+        dep_id = s.execute(select(User.department_id).where(User.username == "t_sanit")).scalar()
+    r = post_form(admin, "/admin/users", {"username": "new_water", "name": "水务处置员", "role": "department",
+                                          "department_id": str(dep_id), "password": "short"})
+    assert r.status_code == 422 and "至少 8 位" in r.get_data(as_text=True)
+    r = post_form(admin, "/admin/users", {"username": "new_water", "name": "水务处置员", "role": "department",
+                                          "department_id": str(dep_id), "password": "long-enough-1"})
+    assert r.status_code == 302
+    with ctx.db.session() as s:
+        user_id = s.scalar(select(User.id).where(User.username == "new_water"))
+    community = "110101001001"
+    r = post_form(admin, f"/admin/users/{user_id}", {"name": "水务处置员", "role": "department",
+                                                      "department_id": str(dep_id), "active": "on",
+                                                      "grids": f"{community} 999"})
+    assert r.status_code == 422 and "没有这些网格：999" in r.get_data(as_text=True)
+    post_form(admin, f"/admin/users/{user_id}", {"name": "水务处置员", "role": "department",
+                                                  "department_id": str(dep_id), "active": "on", "grids": community})
+    with ctx.db.session() as s:
+        codes = set(s.scalars(select(UserGrid.grid_code).where(UserGrid.user_id == user_id)))
+        assert codes and all(c.startswith(community) for c in codes)
+        assert len(codes) == len(ctx.grids.in_community(community))
+    assert login(app.test_client(), "new_water", "long-enough-1").status_code == 302
+
+
+def test_admin_edits_departments(app, ctx, staff):
+    admin = signed_in(app, "t_admin")
+    page = admin.get("/admin/departments").get_data(as_text=True)
+    assert "东城区水务局" in page
+    r = post_form(admin, "/admin/departments", {"name": "东城区测试办公室", "short": "测试", "phone": "+861000000000"})
+    assert r.status_code == 302 and "东城区测试办公室" in admin.get("/admin/departments").get_data(as_text=True)
+    from tickets.models import Department
+    with ctx.db.session() as s:
+        s.execute(Department.__table__.delete().where(Department.name == "东城区测试办公室"))
+        s.commit()
+
+
+def test_create_user_command(ctx, staff):
+    from click.testing import CliRunner
+    from web.users import create_user_command
+    result = CliRunner().invoke(create_user_command, ["t_cli", "--role", "department", "--department", "东城区水务局",
+                                                      "--password", "cli-pass-123"])
+    assert result.exit_code == 0, result.output
+    result = CliRunner().invoke(create_user_command, ["t_cli2", "--role", "department", "--password", "cli-pass-123"])
+    assert result.exit_code != 0 and "须指定部门" in result.output
+    with ctx.db.session() as s:
+        user = s.scalar(select(User).where(User.username == "t_cli"))
+        assert user.role == "department" and user.password_hash != "cli-pass-123"
+        s.delete(user)
+        s.commit()
+
+
+def test_demo_users_exist_for_every_role_and_department(ctx):
+    from web.users import demo_users
+    with ctx.db.session() as s:
+        have = {u.username: u for u in s.scalars(select(User))}
+    for username, role, _name, _dep in demo_users(ctx):
+        assert username in have and have[username].role == role
+    assert sum(1 for u in demo_users(ctx) if u[1] == "department") == len(ctx.rules.departments)
+
+
+# ----------------------------------------------------------------------------- simulated phone
+
+
+def test_simulated_phone_sends_through_intake_and_shows_replies(app, ctx, run_worker):
+    phone = app.test_client()
+    page = phone.get("/phone").get_data(as_text=True)
+    number = re.search(r'id="my-number">([^<]+)<', page).group(1)
+    token = csrf(phone, "/phone")
+    r = phone.post("/phone/send", json={"text": LITTER}, headers={"X-CSRFToken": token})
+    sid = r.get_json()["sid"]
+    assert re.fullmatch(r"SM[0-9a-f]{32}", sid)
+    with ctx.db.session() as s:
+        msg = s.scalar(select(InboundMessage).where(InboundMessage.external_id == sid))
+        assert (msg.channel, msg.sender, msg.text) == ("sms", number, LITTER)
+    run_worker()
+    thread = phone.get("/phone/thread").get_json()["messages"]
+    assert [m["dir"] for m in thread] == ["out", "in"]
+    assert "已受理" in thread[1]["text"] and re.search(r"\d{8}-\d{6}", thread[1]["text"])
+    r = phone.post("/phone/send", json={"text": "  "}, headers={"X-CSRFToken": token})
+    assert r.status_code == 422
