@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import os
 import json
 import random
 import sys
@@ -309,9 +310,12 @@ def main() -> None:
         open_ = s.scalar(text("SELECT count(*) FROM cases WHERE status IN ('dispatched', 'accepted')"))
     print(f"database: {n_cases:,} cases, {n_events:,} events; {open_:,} with a running clock, {due:,} due for a check")
     env = make_env(ctx.calendar, TZ, rules=ctx.rules, templates=ctx.templates)
+    print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} (other work slows every figure)")
     for _ in range(2):
         took, first, again, second = timed_scan(ctx, env, NOW)
         print(f"SLA scan:        {took * 1000:7.0f} ms  {first}   (one sweep later: {again * 1000:.0f} ms {second})")
+    took, first, _, _ = timed_scan(ctx, env, NOW + timedelta(days=1))
+    print(f"SLA scan after a day with no scheduler and nobody working: {took * 1000:.0f} ms  {first}")
     for group_by in stats.GROUPS:
         for run in ("cold", "warm"):
             took, rows = timed_stats(ctx, group_by)

@@ -165,6 +165,7 @@ class _Match:
     text: str
     entry: Entry
     typo: bool = False
+    fixed: str = ""      # for a typo: the name it stands for
 
 
 def _float(value) -> float | None:
@@ -209,6 +210,8 @@ class Gazetteer:
         self._variants: dict[str, set[str]] = {}
         self._fuzzy_first: dict[str, set[int]] = {}
         self._fuzzy_second: dict[str, set[int]] = {}
+        # Names that begin a longer name (天坛 / 天坛东路): a typo further on can hide the longer one.
+        self._prefixes = {n[:k] for n in self.names if len(n) >= 4 for k in range(2, len(n))} & set(self.names)
         for n in self.names:
             if len(n) >= 4:
                 self._fuzzy_first.setdefault(n[0], set()).add(len(n))
@@ -234,7 +237,7 @@ class Gazetteer:
 
     # ---- matching
     def matches(self, text: str) -> list[_Match]:
-        """Gazetteer names in normalised text, leftmost-longest; typo matches where nothing exact was."""
+        """Gazetteer names in normalised text, leftmost-longest."""
         found: list[_Match] = []
         i, n = 0, len(text)
         while i < n:
@@ -247,26 +250,33 @@ class Gazetteer:
                 i += 1
         return found
 
-    def typo_matches(self, text: str, taken: list[_Match]) -> list[_Match]:
-        covered = [False] * len(text)
+    def typo_matches(self, text: str, taken: list[_Match], starts: set[int] | None = None) -> list[_Match]:
+        """Names with one wrong character (only when one name fits), outside the exact names or
+        swallowing an exact name that begins them (美术馆 in 美术馆后衔68号)."""
+        owner = [None] * len(text)
         for m in taken:
             for k in range(m.start, m.end):
-                covered[k] = True
+                owner[k] = m
         found: list[_Match] = []
         i = 0
         while i < len(text):
             hit = None
+            if starts is not None and i not in starts:
+                i += 1
+                continue
             lengths = self._fuzzy_first.get(text[i], set()) | self._fuzzy_second.get(text[i + 1:i + 2], set())
             for length in sorted(lengths, reverse=True):
-                if i + length > len(text) or any(covered[i:i + length]):
+                if i + length > len(text) or any(m is not None and (m.start < i or m.end > i + length)
+                                                  for m in owner[i:i + length]):
                     continue
                 s = text[i:i + length]
                 names = set()
                 for k in range(length):
-                    names |= self._variants.get(s[:k] + "\0" + s[k + 1:], set())
+                    if "\u4e00" <= s[k] <= "\u9fff" and s[k] not in _NOT_TYPOS:   # a wrong Chinese character only
+                        names |= self._variants.get(s[:k] + "\0" + s[k + 1:], set())
                 entries = {id(self.names[x]): self.names[x] for x in names}
                 if len(entries) == 1:   # two roads one letter apart: not a typo we can settle
-                    hit = _Match(i, i + length, s, next(iter(entries.values())), typo=True)
+                    hit = _Match(i, i + length, s, next(iter(entries.values())), typo=True, fixed=min(names))
                     break
             if hit:
                 found.append(hit)
@@ -280,11 +290,26 @@ class Gazetteer:
         text = normalize(text)
         found = self.matches(text)
         best = self._best(text, found)
-        if best is None or best.ambiguous:   # nothing usable: is a name there with one wrong character?
-            extra = self.typo_matches(text, found)
+        # Nothing usable, or a name that may be the start of a longer one: is a name there with one
+        # wrong character? A typo reading that swallows an exact name wins only with a house number
+        # or a corner after it, or when the wrong character sits inside and the name's own ending
+        # follows (雍和宫大衔21号 is 雍和宫大街, 天坛东们站 is 天坛东门站; 雍和宫大门口 stays 雍和宫).
+        unsure = best is None or best.ambiguous
+        prefixes = {m.start for m in found if m.text in self._prefixes}
+        if unsure or prefixes:
+            extra = self.typo_matches(text, found, None if unsure else prefixes)
             if extra:
-                alt = self._best(text, sorted(found + extra, key=lambda m: m.start))
-                if alt is not None and (best is None or alt.confidence > best.confidence):
+                kept = [m for m in found if not any(x.start <= m.start and m.end <= x.end for x in extra)]
+                alt = self._best(text, sorted(kept + extra, key=lambda m: m.start))
+                if alt is None or not any(m.typo for m in alt.sources):
+                    return best
+                if len(kept) < len(found):
+                    typo = next(m for m in alt.sources if m.typo)
+                    inside = typo.text[-1] == typo.fixed[-1] and all(
+                        m.end <= typo.end - 2 for m in found if typo.start <= m.start and m.end <= typo.end)
+                    if alt.kind in ("house_number", "intersection") or inside:
+                        best = alt
+                elif best is None or alt.confidence > best.confidence:
                     best = alt
         return best
 

@@ -13,7 +13,7 @@ from notify.models import OutboundMessage
 from tickets import stats
 from tickets.duplicates import neighbour_cells, similarity
 from tickets.models import Case, CaseReporter
-from tickets.service import act, open_or_join, record_survey
+from tickets.service import open_or_join, record_survey
 
 CALLERS = ["+8613800000101", "+8613800000102", "+8613800000103"]
 TEXTS = ["东四北大街18号门口有暴露垃圾没人清理", "东四北大街18号有暴露垃圾，好几天没人清理了",

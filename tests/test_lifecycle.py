@@ -259,3 +259,30 @@ def test_api_roles_and_409(client, auth, ctx):
     assert r.status_code == 200 and r.get_json()["sla"]["extension_request"]["extra"] == "1工作日"
     body = client.get(f"/api/cases/{number}", headers=auth).get_json()
     assert [e["action"] for e in body["events"]] == ["file", "dispatch", "resolve", "rework", "request_extension"]
+
+
+# What each role may do in each state (no extension pending, no merged reporter to split).
+WHO_MAY = {
+    "reported": {"operator": "file not_file", "supervisor": "file not_file void", "system": "file not_file"},
+    "filed": {"operator": "not_file", "dispatcher": "dispatch", "supervisor": "dispatch not_file void",
+              "system": "dispatch not_file"},
+    "dispatched": {"department": "accept request_extension resolve return", "dispatcher": "suspend",
+                   "supervisor": "suspend void", "api": "accept resolve"},
+    "accepted": {"department": "request_extension resolve return", "dispatcher": "suspend",
+                 "supervisor": "suspend void", "api": "resolve"},
+    "handled": {"verifier": "close rework verify", "supervisor": "close rework verify void", "api": "close verify"},
+    "verified": {"verifier": "close rework", "supervisor": "close rework void", "api": "close"},
+    "closed": {"citizen": "rework", "supervisor": "rework"},
+    "returned": {"dispatcher": "dispatch", "supervisor": "dispatch void", "system": "dispatch"},
+    "suspended": {"dispatcher": "resume", "supervisor": "resume void"},
+    "not_filed": {}, "void": {},
+}
+
+
+@pytest.mark.parametrize("status", sorted(WHO_MAY))
+def test_who_may_do_what_in_each_state(status):
+    from types import SimpleNamespace
+    case = SimpleNamespace(extension_request=None, reporters=[object()], resume_status="accepted")
+    for role in ("operator", "dispatcher", "department", "verifier", "supervisor", "system", "citizen", "api"):
+        assert allowed_actions(status, role, case) == sorted(WHO_MAY[status].get(role, "").split()), (status, role)
+    assert "close" not in allowed_actions(status, "department", case)   # 监督与处置分离

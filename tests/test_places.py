@@ -75,6 +75,16 @@ def test_one_phrasing_at_a_time(ctx, text, code):
     assert ctx.grids.cell_at(place.lon, place.lat).code == code
 
 
+@pytest.mark.parametrize("text, name, kind", [
+    ("美术馆后衔68号院工地太吵", "美术馆后街", "house_number"),     # not 中国美术馆 (美术馆) with noise after it
+    ("天坛东们站外面有人发小广告", "天坛东门站", "landmark"),
+    ("雍和宫大门口有人摆摊", "雍和宫", "landmark"),                 # 大门 is a gate, not a typo of 大街
+])
+def test_a_typo_inside_a_longer_name_is_not_read_as_the_shorter_one(ctx, text, name, kind):
+    place = ctx.gazetteer.find(text)
+    assert (place.name, place.kind) == (name, kind) and not place.ambiguous
+
+
 def test_an_intersection_is_where_the_two_roads_cross(ctx):
     g = ctx.gazetteer
     place = g.find("朝阳门内大街与东四南大街交叉口护栏坏了")

@@ -441,3 +441,18 @@ def test_simulated_phone_sends_through_intake_and_shows_replies(app, ctx, run_wo
     assert "已受理" in thread[1]["text"] and re.search(r"\d{8}-\d{6}", thread[1]["text"])
     r = phone.post("/phone/send", json={"text": "  "}, headers={"X-CSRFToken": token})
     assert r.status_code == 422
+
+
+def test_time_limit_light_is_green_then_yellow_at_80_percent_then_red(app, ctx, client, auth, run_worker):
+    from datetime import timedelta
+    from web.present import light
+    number = report(client, auth, run_worker, MANHOLE, "light-1")   # urgent: counted on the wall clock
+    with ctx.db.session() as s:
+        case = s.scalar(select(Case).where(Case.number == number))
+        assert not case.working_clock
+        start, span = case.clock_start or case.created_at, case.due_at - (case.clock_start or case.created_at)
+        at = lambda frac: start + span * frac  # noqa: E731
+        assert light(case, ctx, at(0.5))["colour"] == "green"
+        assert light(case, ctx, at(0.85))["colour"] == "yellow"
+        red = light(case, ctx, at(1) + timedelta(minutes=90))
+        assert red["colour"] == "red" and red["label"] == "超期 1小时30分"

@@ -303,3 +303,14 @@ def test_session_cookie_is_http_only(app, staff):
     r = login(client, "t_op")
     cookie = r.headers.get("Set-Cookie", "")
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+
+
+def test_the_simulated_phone_is_off_when_sms_goes_through_twilio(ctx, tmp_path):
+    from app import create_app
+    from config import Config
+    from intake.context import Context
+    cfg = Config(var_dir=tmp_path, database_url=ctx.config.database_url, redis_url=ctx.config.redis_url)
+    cfg.twilio_account_sid, cfg.twilio_auth_token, cfg.twilio_from = "AC" + "0" * 32, "secret", "+15005550006"
+    live = create_app(Context(cfg)).test_client()
+    assert live.get("/phone").status_code == 404
+    assert live.get("/phone/thread").status_code == 404

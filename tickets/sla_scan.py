@@ -17,11 +17,12 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 
 from notify import outbox
+from notify.models import OutboundMessage
 from store.db import utcnow
 from tickets import deadline
 from tickets.deadline import Env, make_env
 from tickets.lifecycle import CLOCK_RUNNING
-from tickets.models import Case, CaseEvent
+from tickets.models import Case, CaseEvent, Department
 from tickets.service import _event, message_fields
 
 log = logging.getLogger("gridline.sla")
@@ -43,21 +44,29 @@ def scan(session, env: Env | None = None, now: datetime | None = None, batch: in
     env, now = env or make_env(), now or utcnow()
     counts: Counter = Counter()
     postgres = session.bind.dialect.name == "postgresql"
+    # Held for the scan: a case's department then comes from the identity map, not one query each.
+    departments = session.scalars(select(Department)).all()  # noqa: F841
     while True:
         q = select(Case).where(Case.next_check_at <= now).order_by(Case.next_check_at).limit(batch)
         if postgres:  # several workers may scan at once: each takes rows the others have not locked
             q = q.with_for_update(skip_locked=True, of=Case)
         cases = session.scalars(q).all()
-        for case in cases:
-            check(session, case, env, now, counts)
-            if case.next_check_at is not None and case.next_check_at <= now:
-                case.next_check_at = now + timedelta(minutes=1)  # never loop on one case
+        # One flush per batch at commit (batched INSERTs) instead of one per object: the dedupe
+        # look-ups in the outbox would otherwise autoflush before every message.
+        outgoing: list[dict] = []
+        with session.no_autoflush:
+            for case in cases:
+                check(session, case, env, now, counts, outgoing)
+                if case.next_check_at is not None and case.next_check_at <= now:
+                    case.next_check_at = now + timedelta(minutes=1)  # never loop on one case
+        _queue_all(session, outgoing)
         session.commit()
         if len(cases) < batch:
             return counts
 
 
-def check(session, case: Case, env: Env, now: datetime, counts: Counter) -> None:
+def check(session, case: Case, env: Env, now: datetime, counts: Counter, outgoing: list | None = None) -> None:
+    """Judge one case at `now`. Messages go to `outgoing` (queued per batch), or straight to the outbox."""
     if case.status == "closed":
         _survey_window(session, case, env, now, counts)
         return
@@ -72,24 +81,25 @@ def check(session, case: Case, env: Env, now: datetime, counts: Counter) -> None
         case.sla_level = "yellow"
         _record(session, case, "yellow", f"已用时达到时限的{env.policy.warn_ratio:.0%}", now, counts)
         if now < case.due_at:  # both at once (the scan was down): the red notice says it all
-            _notify(session, case, env, "yellow", f"{key}:yellow", case.department.phone, now)
+            _notify(session, case, env, "yellow", f"{key}:yellow", case.department.phone, now, outgoing)
     if case.sla_level == "yellow" and now >= case.due_at:
         case.sla_level = "red"
         _record(session, case, "red", "已超过处置时限", now, counts)
-        _notify(session, case, env, "red", f"{key}:red", case.department.phone, now)
+        _notify(session, case, env, "red", f"{key}:red", case.department.phone, now, outgoing)
     if case.sla_level == "red":
         while case.escalation_step < len(chain) and now >= deadline.escalation_at(case, env, case.escalation_step + 1):
             case.escalation_step += 1
             target, phone = chain[case.escalation_step - 1]
             _record(session, case, "escalate", f"第{case.escalation_step}级升级：{target}", now, counts,
                     {"step": case.escalation_step, "to": target})
-            _notify(session, case, env, "escalate", f"{key}:escalate:{case.escalation_step}", phone, now,
+            _notify(session, case, env, "escalate", f"{key}:escalate:{case.escalation_step}", phone, now, outgoing,
                     step=case.escalation_step)
         if now >= deadline.next_reminder_at(case, env) and env.calendar.is_working_time(env.local(now)):
             case.reminders += 1
             case.last_reminder_at = now
             _record(session, case, "remind", f"第{case.reminders}次催办", now, counts, {"n": case.reminders})
-            _notify(session, case, env, "remind", f"{key}:remind:{case.reminders}", case.department.phone, now)
+            _notify(session, case, env, "remind", f"{key}:remind:{case.reminders}", case.department.phone, now,
+                    outgoing)
     deadline.schedule(case, env, len(chain), now)
 
 
@@ -122,9 +132,27 @@ def _record(session, case, action, note, now, counts, data=None) -> None:
     counts[action] += 1
 
 
-def _notify(session, case, env: Env, kind: str, key: str, phone: str, now: datetime, **extra) -> None:
+def _notify(session, case, env: Env, kind: str, key: str, phone: str, now: datetime, outgoing, **extra) -> None:
     if kind not in env.policy.notify or not phone:
         return
     fields = message_fields(case, env, now)
     fields.update(extra)
-    outbox.queue(session, phone, env.policy.message(kind, **fields), kind, key, case.id, channel="sms")
+    msg = {"to": phone, "text": env.policy.message(kind, **fields), "kind": kind, "dedupe_key": key,
+           "case_id": case.id}
+    if outgoing is None:
+        outbox.queue(session, msg["to"], msg["text"], kind, key, case.id, channel="sms")
+    else:
+        outgoing.append(msg)
+
+
+def _queue_all(session, outgoing: list[dict]) -> None:
+    """outbox.queue for a whole batch: one look-up for the dedupe keys instead of one per message."""
+    if not outgoing:
+        return
+    keys = [m["dedupe_key"] for m in outgoing]
+    have = set(session.scalars(select(OutboundMessage.dedupe_key).where(OutboundMessage.dedupe_key.in_(keys))))
+    channel = getattr(outbox, "delivery_channel", lambda c: c)("sms")
+    for m in outgoing:
+        if m["dedupe_key"] not in have:
+            have.add(m["dedupe_key"])
+            session.add(OutboundMessage(channel=channel, **m))
