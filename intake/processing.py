@@ -53,9 +53,12 @@ def analyse(ctx, text: str, meta: dict | None = None) -> dict:
     if place is None:
         place = ctx.gazetteer.find(text[:MAX_TEXT])
         cell = ctx.grids.cell_at(place.lon, place.lat) if place else None
-    fixed = (meta or {}).get("corrections") or {}
+    fixed, chosen_by = dict((meta or {}).get("corrections") or {}), "人工更正"
+    if not fixed.get("category_code") and (meta or {}).get("service_code"):
+        # An Open311 client chose the service (a catalogue code) itself: that is the category.
+        fixed["category_code"], chosen_by = meta["service_code"], f"service_code={meta['service_code']}"
     if fixed:
-        cls, place, cell = _corrected(ctx, fixed, cls, place, cell)
+        cls, place, cell = _corrected(ctx, fixed, cls, place, cell, chosen_by)
     result = {"classification": cls, "place": place, "cell": cell, "route": None, "reason": "",
               "place_unclear": False}
     threshold = float(ctx.rules.settings.get("confidence_threshold", 0.45))
@@ -72,9 +75,10 @@ def analyse(ctx, text: str, meta: dict | None = None) -> dict:
     return result
 
 
-def _corrected(ctx, fixed: dict, cls, place, cell):
-    """An operator's choices (web console: meta "corrections") decide over the machine's guess:
-    a category code from the rules, a grid cell by code (placed at a point inside it)."""
+def _corrected(ctx, fixed: dict, cls, place, cell, chosen_by: str = "人工更正"):
+    """An operator's choices (web console: meta "corrections") or the reporter's (Open311
+    service_code) decide over the machine's guess: a category code from the rules, a grid cell by
+    code (placed at a point inside it). `chosen_by` joins the words that decided it."""
     import dataclasses
     code = fixed.get("category_code")
     if code and code != cls.code:
@@ -83,7 +87,7 @@ def _corrected(ctx, fixed: dict, cls, place, cell):
         except KeyError:
             cat = None
         if cat is not None:
-            cls = dataclasses.replace(cls, code=cat.code, name=cat.name, words=cls.words + ["人工更正"], reason="")
+            cls = dataclasses.replace(cls, code=cat.code, name=cat.name, words=[chosen_by], confidence=1.0, reason="")
     chosen = ctx.grids.by_code.get(fixed.get("grid_code") or "")
     if chosen is not None and (cell is None or chosen.code != cell.code or getattr(place, "ambiguous", False)):
         point = chosen.geometry.representative_point()

@@ -17,6 +17,7 @@ from referencing.jsonschema import DRAFT202012
 from sqlalchemy import func, select
 
 from intake.models import InboundMessage
+from tickets.models import Case
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "shared" / "reference" / "open311" / "schemas"
 V2 = "/open311/v2"
@@ -167,6 +168,21 @@ def test_post_with_lat_long_gives_a_token_then_a_case(client, ctx, run_worker):
     assert req["media_url"] == "https://img.example.org/p/1.jpg" and req["agency_responsible"]
     root = ET.fromstring(client.get(f"{V2}/tokens/{token}.xml").data)
     assert root.findtext("request/service_request_id") == number
+
+
+def test_the_service_the_client_chose_is_the_category(client, ctx, run_worker):
+    # The text alone reads as a manhole; the citizen picked 施工扰民 (08001) in the app.
+    assert ctx.classifier.classify("路口井盖丢了").code != "08001"
+    r = post_request(client, service_code="08001", lat="39.935", long="116.415",
+                     description="路口井盖丢了", phone=CALLER, device_id="dev-2")
+    token = r.get_json()[0]["token"]
+    run_worker()
+    (resolved,) = client.get(f"{V2}/tokens/{token}.json").get_json()
+    (req,) = client.get(f"{V2}/requests/{resolved['service_request_id']}.json").get_json()
+    assert (req["service_code"], req["service_name"]) == ("08001", "施工扰民")
+    with ctx.db.session() as s:
+        case = s.scalar(select(Case).where(Case.number == resolved["service_request_id"]))
+        assert case.decided_by == ["service_code=08001"]
 
 
 def test_post_with_address_string_is_placed_by_name(client, ctx, run_worker):

@@ -237,6 +237,22 @@ def test_department_queue_is_its_own_sorted_by_due_time_with_lights(app, client,
     assert re.search(r'class="light (green|yellow|red)"', page)
 
 
+def test_a_grid_worker_sees_their_cells_first_and_the_department_on_request(app, ctx, client, auth, run_worker, staff):
+    here = report(client, auth, run_worker, LITTER, "dg-1")
+    there = report(client, auth, run_worker, "交道口南大街20号有暴露垃圾没人清理", "dg-2")
+    with ctx.db.session() as s:
+        cell = s.scalar(select(Case.grid_code).where(Case.number == here))
+        assert cell != s.scalar(select(Case.grid_code).where(Case.number == there))
+        user_id = s.scalar(select(User.id).where(User.username == "t_sanit"))
+        s.add(UserGrid(user_id=user_id, grid_code=cell))
+        s.commit()
+    dept = signed_in(app, "t_sanit")
+    page = dept.get("/dept").get_data(as_text=True)
+    assert here in page and there not in page and "只显示分配给我的 1 个网格" in page
+    page = dept.get("/dept?cells=all").get_data(as_text=True)
+    assert here in page and there in page
+
+
 def test_department_accepts_extends_and_resolves_with_photos(app, ctx, client, auth, run_worker, staff):
     number = report(client, auth, run_worker, LITTER, "dept-1")
     dept = signed_in(app, "t_sanit")
@@ -418,7 +434,13 @@ def test_demo_users_exist_for_every_role_and_department(ctx):
         have = {u.username: u for u in s.scalars(select(User))}
     for username, role, _name, _dep in demo_users(ctx):
         assert username in have and have[username].role == role
-    assert sum(1 for u in demo_users(ctx) if u[1] == "department") == len(ctx.rules.departments)
+    # One per department a case can land on: the street offices, not their 属地街道办事处 template.
+    from routing.rules import LOCAL_OFFICE
+    departments = [dep for _u, role, _n, dep in demo_users(ctx) if role == "department"]
+    with ctx.db.session() as s:
+        rows = set(s.scalars(select(Department.name)))
+    assert sorted(departments) == sorted(rows - {LOCAL_OFFICE})
+    assert {"东华门街道办事处", "东四街道办事处", "东城区环境卫生服务中心"} <= set(departments)
 
 
 # ----------------------------------------------------------------------------- simulated phone

@@ -17,18 +17,21 @@ STAFF = {
 }
 TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 META_TOKEN = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
+_HASH = None
 
 
 def make_staff(ctx) -> None:
     """Every test account, reset to the known password, unlocked, with no grid assignments."""
-    from web.auth import create_user
+    from web.auth import create_user, hash_password
     from web.models import PhoneView, User, UserGrid
+    global _HASH
+    _HASH = _HASH or hash_password(PASSWORD)  # one deliberate slow hash, not one per account per test
     with ctx.db.session() as s:
         ids = list(s.scalars(select(User.id).where(User.username.in_(list(STAFF)))))
         s.execute(delete(UserGrid).where(UserGrid.user_id.in_(ids)))
         s.execute(delete(PhoneView))
         for username, (role, dep) in STAFF.items():
-            create_user(s, username, PASSWORD, role, username, dep)
+            create_user(s, username, PASSWORD, role, username, dep, password_hash=_HASH)
         s.commit()
 
 

@@ -22,7 +22,12 @@ DONE_STATUSES = ("handled", "verified", "closed")
 def queue():
     ctx = current_app.extensions["gridline"]
     tab = request.args.get("tab", "open")
+    # A grid worker (网格员) with cells assigned by the admin sees those cells first; "all" shows
+    # the whole department's queue, which stays theirs to see.
+    mine = bool(current_user.grids) and request.args.get("cells") != "all"
     q = select(Case).where(Case.department_id == current_user.department_id)
+    if mine:
+        q = q.where(Case.grid_code.in_(current_user.grids))
     if tab == "done":
         since = utcnow() - timedelta(days=30)
         q = q.where(Case.status.in_(DONE_STATUSES), Case.created_at >= since).order_by(Case.created_at.desc())
@@ -33,4 +38,5 @@ def queue():
     with ctx.db.session() as s:
         cases = s.scalars(q.options(selectinload(Case.grid), selectinload(Case.department)).limit(500)).all()
         counts = {c: sum(1 for x in cases if x.status == c) for c in ("dispatched", "accepted", "suspended")}
-        return render_template("ui/dept_queue.html", title="本部门案卷", cases=cases, tab=tab, counts=counts)
+        return render_template("ui/dept_queue.html", title="本部门案卷", cases=cases, tab=tab, counts=counts,
+                               mine=mine)

@@ -7,6 +7,7 @@ import secrets
 import click
 from sqlalchemy import select
 
+from routing.rules import LOCAL_OFFICE
 from web.models import ROLES, User
 
 DEMO_STAFF = [("op", "operator", "话务员小王"), ("dispatch", "dispatcher", "派遣员老李"),
@@ -26,23 +27,29 @@ def demo_password(config) -> str:
 
 
 def demo_users(ctx) -> list[tuple[str, str, str, str | None]]:
-    """(username, role, name, department) of the demo staff: dept01… follow routing_rules.yaml."""
+    """(username, role, name, department) of the demo staff: dept01… follow routing_rules.yaml, then
+    one per street office. The 属地街道办事处 entry is only the street offices' template: cases go to
+    the office of their street (routing.router), so a user bound to the template would see none."""
+    from routing.router import street_offices
+    offices = street_offices(ctx.rules, {cell.street for cell in ctx.grids.cells})
+    deps = [d for d in ctx.rules.departments.values() if d.name != LOCAL_OFFICE] + offices
     out = [(u, r, n, None) for u, r, n in DEMO_STAFF]
-    for i, dep in enumerate(ctx.rules.departments.values(), start=1):
+    for i, dep in enumerate(deps, start=1):
         out.append((f"dept{i:02d}", "department", f"{dep.short or dep.name}处置员", dep.name))
     return out
 
 
 def load_demo_users(ctx) -> int:
     """Create the demo staff that do not exist yet (an admin's later changes are kept)."""
-    from web.auth import create_user
+    from web.auth import create_user, hash_password
     password = demo_password(ctx.config)
-    made = 0
+    made, shared_hash = 0, None
     with ctx.db.session() as s:
         have = set(s.scalars(select(User.username)))
         for username, role, name, department in demo_users(ctx):
             if username not in have:
-                create_user(s, username, password, role, name, department)
+                shared_hash = shared_hash or hash_password(password)
+                create_user(s, username, password, role, name, department, password_hash=shared_hash)
                 made += 1
         s.commit()
     return made
