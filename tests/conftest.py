@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import os
 import uuid
-from pathlib import Path
 
 import pytest
-import redis as redis_lib
 from rq import Queue, SimpleWorker
 from sqlalchemy import delete, text
 

@@ -8,12 +8,13 @@ import re
 
 import pytest
 from openpyxl import load_workbook
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from intake.models import InboundMessage
 from tickets.models import Case, Department, GridCell
-from web.models import CasePhoto, PhoneView, User, UserGrid
-from web_support import PASSWORD, csrf, handles, login, make_staff, png, post_form, signed_in
+from web.models import User, UserGrid
+import web_support
+from web_support import PASSWORD, csrf, handles, login, make_staff, png, post_form, reset_staff, signed_in
 
 CALLER = "+8613911112222"
 MASKED = "139****2222"
@@ -28,28 +29,11 @@ def staff_accounts(ctx):
 
 @pytest.fixture
 def staff(ctx, staff_accounts):
-    """The test accounts, unlocked and active, with no grid assignments or audit rows left over."""
-    from web_support import STAFF
-    with ctx.db.session() as s:
-        s.execute(update(User).where(User.username.in_(list(STAFF)))
-                  .values(failed_logins=0, locked_until=None, active=True))
-        for username, (_role, dep) in STAFF.items():
-            if dep:  # back to the department it started with (handles() moves t_street)
-                s.execute(update(User).where(User.username == username)
-                          .values(department_id=select(Department.id).where(Department.name == dep).scalar_subquery()))
-        s.execute(UserGrid.__table__.delete())
-        s.execute(PhoneView.__table__.delete())
-        s.execute(CasePhoto.__table__.delete())
-        s.commit()
+    reset_staff(ctx)
 
 
 def report(client, auth, run_worker, text, call_id, caller=CALLER) -> str:
-    """A call through the hotline API and the real worker; the case number it became."""
-    r = client.post("/hotline/transcripts", json={"caller": caller, "text": text, "call_id": call_id}, headers=auth)
-    run_worker()
-    number = client.get(f"/api/messages/{r.get_json()['message_id']}", headers=auth).get_json()["case_number"]
-    assert number, text
-    return number
+    return web_support.report(client, auth, run_worker, text, call_id, caller)
 
 
 def act(client, number, action, note="", **extra):

@@ -6,11 +6,12 @@ import io
 import re
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select
 
-from tickets.models import Case, Department
-from web.models import PhoneView, User
-from web_support import META_TOKEN, STAFF, csrf, login, make_staff, png, signed_in
+from tickets.models import Case
+from web.models import PhoneView
+import web_support
+from web_support import META_TOKEN, csrf, login, make_staff, png, reset_staff, signed_in
 
 CALLER = "+8613955556666"
 MASKED = "139****6666"
@@ -26,22 +27,11 @@ def staff_accounts(ctx):
 
 @pytest.fixture
 def staff(ctx, staff_accounts):
-    with ctx.db.session() as s:
-        s.execute(update(User).where(User.username.in_(list(STAFF))).values(failed_logins=0, locked_until=None))
-        for username, (_role, dep) in STAFF.items():
-            if dep:
-                s.execute(update(User).where(User.username == username)
-                          .values(department_id=select(Department.id).where(Department.name == dep).scalar_subquery()))
-        s.execute(PhoneView.__table__.delete())
-        s.commit()
+    reset_staff(ctx)
 
 
 def report(client, auth, run_worker, text, call_id, caller=CALLER) -> str:
-    r = client.post("/hotline/transcripts", json={"caller": caller, "text": text, "call_id": call_id}, headers=auth)
-    run_worker()
-    number = client.get(f"/api/messages/{r.get_json()['message_id']}", headers=auth).get_json()["case_number"]
-    assert number, text
-    return number
+    return web_support.report(client, auth, run_worker, text, call_id, caller)
 
 
 def department_of(ctx, number):

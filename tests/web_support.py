@@ -5,7 +5,7 @@ import re
 import struct
 import zlib
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 
 PASSWORD = "test-pass-2026"
 # username: (role, department) — two departments, so one can try to reach the other's cases.
@@ -33,6 +33,33 @@ def make_staff(ctx) -> None:
         for username, (role, dep) in STAFF.items():
             create_user(s, username, PASSWORD, role, username, dep, password_hash=_HASH)
         s.commit()
+
+
+def reset_staff(ctx) -> None:
+    """Before each console test: the accounts unlocked, active and in their own departments, with
+    no grid assignments, audit rows or photos left over from another test."""
+    from tickets.models import Department
+    from web.models import CasePhoto, PhoneView, User, UserGrid
+    with ctx.db.session() as s:
+        s.execute(update(User).where(User.username.in_(list(STAFF)))
+                  .values(failed_logins=0, locked_until=None, active=True))
+        for username, (_role, dep) in STAFF.items():
+            if dep:  # back to the department it started with (handles() moves t_street)
+                s.execute(update(User).where(User.username == username)
+                          .values(department_id=select(Department.id).where(Department.name == dep).scalar_subquery()))
+        s.execute(UserGrid.__table__.delete())
+        s.execute(PhoneView.__table__.delete())
+        s.execute(CasePhoto.__table__.delete())
+        s.commit()
+
+
+def report(client, auth, run_worker, text, call_id, caller) -> str:
+    """A call through the hotline API and the real worker; the case number it became."""
+    r = client.post("/hotline/transcripts", json={"caller": caller, "text": text, "call_id": call_id}, headers=auth)
+    run_worker()
+    number = client.get(f"/api/messages/{r.get_json()['message_id']}", headers=auth).get_json()["case_number"]
+    assert number, text
+    return number
 
 
 def csrf(client, path: str = "/login") -> str:

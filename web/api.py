@@ -15,7 +15,7 @@ from tickets.lifecycle import ROLES, IllegalTransition
 from tickets.models import Case
 from tickets.service import BadAction, act, case_as_dict
 from web import access
-from web.http import error_response, json_body, require_token
+from web.http import BadRequest, error_response, json_body, require_token
 
 bp = Blueprint("api", __name__)
 
@@ -124,13 +124,19 @@ def post_action(number: str):
 
 
 def _stats_rows():
+    """The rows both stats endpoints answer with; refusals are BadRequest (app.py answers them)."""
+    if access.api_denied_stats():
+        raise BadRequest(403, "forbidden", "处置部门账户不能查看全区统计")
     ctx = _ctx()
     group_by = request.args.get("group_by", "department")
     with ctx.db.session() as s:
         now = utcnow()
-        start, end, first, last = stats.parse_period(request.args.get("from"), request.args.get("to"),
-                                                     ctx.config.timezone, now)
-        rows = stats.compute(s, group_by, start, end, now)
+        try:
+            start, end, first, last = stats.parse_period(request.args.get("from"), request.args.get("to"),
+                                                         ctx.config.timezone, now)
+            rows = stats.compute(s, group_by, start, end, now)
+        except stats.PeriodError as exc:
+            raise BadRequest(400, "bad_query", str(exc)) from None
     return rows, {"group_by": group_by, "from": first, "to": last}
 
 
@@ -139,24 +145,14 @@ def _stats_rows():
 def get_stats():
     """Indicators and the evaluation from the event log: ?group_by=department|cell|community|street
     &from=2026-11-01&to=2026-11-30 (local dates, to inclusive; or months 2026-11; default this month)."""
-    if access.api_denied_stats():
-        return error_response(403, "forbidden", "处置部门账户不能查看全区统计")
-    try:
-        rows, meta = _stats_rows()
-    except stats.PeriodError as exc:
-        return error_response(400, "bad_query", str(exc))
+    rows, meta = _stats_rows()
     return jsonify({**meta, "rows": [stats.public(r) for r in rows], "totals": stats.totals(rows)})
 
 
 @bp.get("/api/stats.csv")
 @require_token
 def get_stats_csv():
-    if access.api_denied_stats():
-        return error_response(403, "forbidden", "处置部门账户不能查看全区统计")
-    try:
-        rows, meta = _stats_rows()
-    except stats.PeriodError as exc:
-        return error_response(400, "bad_query", str(exc))
+    rows, meta = _stats_rows()
     name = f"gridline-{meta['group_by']}-{meta['from']}-{meta['to']}.csv"
     return Response(stats.to_csv(rows), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
