@@ -1,7 +1,5 @@
-"""Gridline's Flask application factory and the `gridline` command line."""
+"""Gridline's Flask application factory (the `gridline` command line is cli.py)."""
 from __future__ import annotations
-
-import logging
 
 from flask import Flask
 
@@ -47,13 +45,3 @@ def create_app(ctx: Context | None = None) -> Flask:
         return error_response(405, "method_not_allowed", "不支持该请求方法")
 
     return app
-
-
-def main() -> None:
-    from cli import cli
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    cli()
-
-
-if __name__ == "__main__":
-    main()

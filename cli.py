@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -154,7 +155,7 @@ cli.add_command(import_calls)
 from web.users import create_user_command, demo_users_command  # noqa: E402
 cli.add_command(create_user_command)
 cli.add_command(demo_users_command)
-from routing.importers import import_gazetteer_command, import_grids_command  # noqa: E402
+from routing.import_commands import import_gazetteer_command, import_grids_command  # noqa: E402
 cli.add_command(import_grids_command)
 cli.add_command(import_gazetteer_command)
 
@@ -162,5 +163,11 @@ from tickets.commands import cases as cases_command  # noqa: E402
 cli.add_command(cases_command)
 
 
-if __name__ == "__main__":
+def main() -> None:
+    """The `gridline` console script."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     cli()
+
+
+if __name__ == "__main__":
+    main()

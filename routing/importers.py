@@ -1,19 +1,16 @@
-"""`gridline import-grids FILE.geojson` and `gridline import-gazetteer FILE.csv`.
+"""What the grid and gazetteer imports share: the report of mistakes, the refusal, the file's hash.
 
-Both read and check the whole file first and write nothing unless it is clean; then they write
-everything in one transaction with a geo_imports row, whose id is the version the running web
-app and workers compare to pick the new data up (routing.grids.GridSource). A rejected file
-prints every mistake, one a line, with the feature index or the CSV line, and exits 1.
-Importing the same file again changes nothing.
+Both imports (routing.grid_file, classifiers.gazetteer_file) read and check the whole file first and
+write nothing unless it is clean; then they write everything in one transaction with a geo_imports
+row, whose id is the version the running web app and workers compare to pick the new data up
+(routing.grids.GridSource). Importing the same file again changes nothing. The commands that run
+them are in routing.import_commands.
 """
 from __future__ import annotations
 
 import hashlib
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import click
 
 MAX_LINES = 200   # of a report printed to the terminal; the count of the rest is given
 
@@ -67,64 +64,3 @@ def upsert_departments(session, departments) -> int:
             new += 1
         row.short, row.phone = dep.short, dep.phone
     return new
-
-
-def _fail(exc: ImportRejected) -> None:
-    click.echo(exc.report.text(), err=True)
-    click.echo(f"{exc}", err=True)
-    sys.exit(1)
-
-
-@click.command("import-grids")
-@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--divisions", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-              help="Divisions table (level,code,name,parent_code) to check street/community codes against; "
-                   "default: divisions.csv beside the grid file, if there is one.")
-@click.option("--tolerance-m2", default=1.0, show_default=True, help="Overlaps and gaps smaller than this (m²) are rounding, not errors.")
-@click.option("--dry-run", is_flag=True, help="Check only; write nothing.")
-def import_grids_command(path: Path, divisions: Path | None, tolerance_m2: float, dry_run: bool) -> None:
-    """Load a city's unit grid (GeoJSON, crs_name WGS84 or GCJ02): all checks first, then one transaction."""
-    from intake.context import get
-    from routing.grid_file import import_grids
-    ctx = get()
-    if divisions is None and (path.parent / "divisions.csv").exists():
-        divisions = path.parent / "divisions.csv"
-    try:
-        summary, report = import_grids(ctx.db, path, rules=ctx.rules, divisions=divisions,
-                                       tolerance_m2=tolerance_m2, dry_run=dry_run)
-    except ImportRejected as exc:
-        _fail(exc)
-    if report.warnings:
-        click.echo(report.text(), err=True)
-    click.echo(_summary("网格", summary, dry_run))
-
-
-@click.command("import-gazetteer")
-@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--crs", default="WGS84", show_default=True, help="The file's coordinate system: WGS84 or GCJ02.")
-@click.option("--dry-run", is_flag=True, help="Check only; write nothing.")
-def import_gazetteer_command(path: Path, crs: str, dry_run: bool) -> None:
-    """Load the gazetteer (CSV: kind,name,aliases,street,community,lon,lat,lon2,lat2,num_from,num_to)."""
-    from classifiers.gazetteer_file import import_gazetteer
-    from intake.context import get
-    ctx = get()
-    try:
-        summary, report = import_gazetteer(ctx.db, path, grids=ctx.grids, crs=crs, dry_run=dry_run)
-    except ImportRejected as exc:
-        _fail(exc)
-    if report.warnings:
-        click.echo(report.text(), err=True)
-    click.echo(_summary("地名", summary, dry_run))
-
-
-LABELS = {"cells": "网格", "added": "新增", "updated": "更新", "retired": "停用", "unchanged": "未变",
-          "departments_added": "新增街道办事处", "crs": "坐标系", "entries": "地名", "street": "街道",
-          "community": "社区", "road": "道路", "xiaoqu": "小区", "landmark": "地标", "building": "楼宇"}
-
-
-def _summary(what: str, summary: dict, dry_run: bool) -> str:
-    if summary.get("unchanged") is True:
-        return f"{what}与上次导入相同，未改动（导入编号 {summary.get('import_id')}）"
-    counts = "，".join(f"{LABELS.get(k, k)} {v}" for k, v in summary.items() if k != "import_id")
-    head = "检查通过（--dry-run，未写入）" if dry_run else f"{what}已导入（导入编号 {summary.get('import_id')}）"
-    return f"{head}：{counts}"
