@@ -163,3 +163,72 @@ def test_a_citizen_reports_from_the_phone_and_gets_the_acknowledgement(browser, 
     assert re.search(r"案卷号\d{8}-\d{6}", page.text_content('.bubble.in[data-kind="ack"]'))
     shot(page, "9-citizen-sms-ack")
     page.context.close()
+
+
+def test_triage_return_redispatch_and_grid_assignment_in_a_browser(browser, server, app, ctx, run_worker):
+    """The other roles' main paths: the operator opens a case from triage, the department returns it,
+    the dispatcher sends it on, the admin gives the new department's user that cell."""
+    client = app.test_client()
+    auth = {"Authorization": f"Bearer {ctx.config.api_token}"}
+    message_id = client.post("/hotline/transcripts", headers=auth, json={
+        "caller": CALLER, "text": "门口垃圾好几天没人收，臭得不行", "call_id": "browser-triage"}).get_json()["message_id"]
+    run_worker()  # no place in it: the hotline does not ask back, it goes to triage
+
+    # 1. The operator picks category and cell in the triage queue.
+    op = sign_in(browser, server, "t_op")
+    op.goto(f"{server}/operator/triage")
+    op.click(f'tr:has-text("门口垃圾好几天没人收") a:has-text("分拣")')
+    op.select_option("#category_code", "06011")
+    op.fill("#grid_code", "110101001001002")
+    op.fill("#place", "多福巷")
+    shot(op, "10-operator-triage")
+    op.click('button:has-text("立案派遣")')
+    op.wait_for_load_state()
+    run_worker()
+    number = client.get(f"/api/messages/{message_id}", headers=auth).get_json()["case_number"]
+    assert number
+    case = client.get(f"/api/cases/{number}", headers=auth).get_json()
+    assert (case["category_code"], case["grid_code"]) == ("06011", "110101001001002")
+    first = case["department"]
+
+    # 2. The department says it is not theirs.
+    with ctx.db.session() as s:  # the test account works for whichever department got it
+        from sqlalchemy import update
+        from tickets.models import Department
+        from web.models import User
+        s.execute(update(User).where(User.username == "t_sanit").values(
+            department_id=select(Department.id).where(Department.name == first).scalar_subquery()))
+        s.commit()
+    dept = sign_in(browser, server, "t_sanit")
+    dept.goto(f"{server}/cases/{number}")
+    dept.fill('form[data-action="return"] textarea[name="note"]', "该巷道由城管执法负责")
+    dept.click('form[data-action="return"] button')
+    dept.wait_for_url(re.compile(r"/dept"))  # back to the queue: the case is no longer theirs to work
+    assert dept.locator(f'tr[data-number="{number}"]').count() == 0
+    assert client.get(f"/api/cases/{number}", headers=auth).get_json()["status"] == "returned"
+
+    # 3. The dispatcher re-dispatches to 城管执法.
+    disp = sign_in(browser, server, "t_disp")
+    disp.goto(f"{server}/cases/{number}")
+    assert "该巷道由城管执法负责" in disp.text_content("body")
+    disp.select_option('form[data-action="dispatch"] select[name="department"]', "东城区城管执法局")
+    disp.click('form[data-action="dispatch"] button')
+    disp.wait_for_selector("#case-status:has-text('已派遣')")
+    shot(disp, "11-dispatcher-redispatched")
+    assert client.get(f"/api/cases/{number}", headers=auth).get_json()["department"] == "东城区城管执法局"
+
+    # 4. The admin gives 城管执法's user that cell; their queue shows it under "my cells".
+    admin = sign_in(browser, server, "t_admin")
+    admin.goto(f"{server}/admin/users")
+    admin.click('a:has-text("t_law")')
+    admin.fill('textarea[name="grids"]', "110101001001002")
+    admin.click('button:has-text("保存")')
+    admin.wait_for_load_state()
+    shot(admin, "12-admin-grid-assigned")
+    law = sign_in(browser, server, "t_law")
+    law.goto(f"{server}/dept")
+    assert law.locator(f'tr[data-number="{number}"]').count() == 1
+    assert "只显示分配给我的 1 个网格" in law.text_content("body")
+    shot(law, "13-department-my-cells")
+    for context in browser.contexts:
+        context.close()

@@ -33,7 +33,8 @@ def queue():
         q = q.where(Case.status.in_(DONE_STATUSES), Case.created_at >= since).order_by(Case.created_at.desc())
     else:
         tab = "open"
-        q = q.where(Case.status.not_in(sorted(CLOSED_STATUSES | set(DONE_STATUSES))))
+        # A returned case waits for the centre to send it on: it is not this department's to work.
+        q = q.where(Case.status.not_in(sorted(CLOSED_STATUSES | set(DONE_STATUSES) | {"returned"})))
         q = q.order_by(Case.due_at.is_(None), Case.due_at, Case.id)
     with ctx.db.session() as s:
         cases = s.scalars(q.options(selectinload(Case.grid), selectinload(Case.department)).limit(500)).all()
