@@ -19,6 +19,8 @@ def create_app(ctx: Context | None = None) -> Flask:
     from web.api import bp as api_bp
     app.register_blueprint(hotline_bp)
     app.register_blueprint(api_bp)
+    from web.metrics import bp as metrics_bp  # GET /metrics for Prometheus
+    app.register_blueprint(metrics_bp)
     from gateway.telegram import bp as telegram_bp
     app.register_blueprint(telegram_bp)
     from gateway.open311 import bp as open311_bp

@@ -65,8 +65,10 @@ def load_demo() -> None:
 @cli.command()
 @click.option("--host", default=lambda: os.environ.get("HOST", "127.0.0.1"))
 @click.option("--port", default=lambda: int(os.environ.get("PORT", "5000")), type=int)
-def run(host: str, port: int) -> None:
-    """Start everything on the embedded defaults: Redis, a worker and the web app."""
+@click.option("--web-workers", default=1, show_default=True, help="gunicorn worker processes")
+@click.option("--threads", default=8, show_default=True, help="threads per web worker")
+def run(host: str, port: int, web_workers: int, threads: int) -> None:
+    """Start everything on the embedded defaults: Redis, a worker and the web app (gunicorn)."""
     from store.migrate import upgrade
     from store.redis_server import EmbeddedRedis
     cfg = Config()
@@ -76,12 +78,17 @@ def run(host: str, port: int) -> None:
         os.environ["REDIS_URL"] = cfg.redis_url = embedded.start()
     os.environ["GRIDLINE_API_TOKEN"] = token = cfg.ensure_api_token()
     upgrade(cfg.database_url)
-    from app import create_app
     from intake.context import Context, set_current
     ctx = Context(cfg)
     set_current(ctx)
     deps, cells = load_demo_city(ctx)
+    ctx.db.dispose()
     worker = subprocess.Popen([sys.executable, str(ROOT / "worker.py")], env=os.environ.copy())
+    # gunicorn, threaded: Flask's own server took about twice the CPU a request and half the rate
+    # (bench/intake.py --server flask); one process leaves the second core to the worker.
+    web = subprocess.Popen([sys.executable, "-m", "gunicorn", "--workers", str(web_workers), "--worker-class",
+                            "gthread", "--threads", str(threads), "--bind", f"{host}:{port}", "--chdir", str(ROOT),
+                            "app:create_app()"], env=os.environ.copy())
     click.echo(f"\n  Gridline is running: http://{host}:{port}/healthz  ({deps} departments, {cells} cells)"
                f"\n  API token: {token}\n  Redis: {cfg.redis_url}  database: {_safe_url(cfg.database_url)}"
                f"\n  Consoles: http://{host}:{port}/login  (users op, dispatch, verify, chief, admin, dept01…;"
@@ -89,12 +96,19 @@ def run(host: str, port: int) -> None:
     # SIGTERM (a service manager, kill) must stop the worker and Redis too, as Ctrl-C does.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
-        create_app(ctx).run(host=host, port=port, threaded=True, use_reloader=False)
+        code = web.wait()
     finally:
-        worker.terminate()
-        worker.wait(10)
+        for proc in (web, worker):
+            proc.terminate()
+        for proc in (web, worker):
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
         if embedded:
             embedded.stop()
+    if code:
+        raise click.ClickException(f"the web server stopped with status {code}")
 
 
 @cli.command()
@@ -118,7 +132,7 @@ def classify(text: str, as_json: bool) -> None:
         "category": {"code": cls.code, "name": cls.name} if cls.code else None,
         "department": r.department if r else None, "time_limit": str(r.time_limit) if r else None,
         "urgent": bool(r and r.urgent), "confidence": round(cls.confidence, 3), "words": cls.words,
-        "alternatives": cls.alternatives, "place": place.as_dict() if place else None,
+        "urgency_words": cls.urgency_words, "alternatives": cls.alternatives, "place": place.as_dict() if place else None,
         "grid_cell": cell.as_dict() if cell else None, "dispatch": not a["reason"], "reason": a["reason"],
         "route_reason": r.reason if r else None,
     }
@@ -127,7 +141,9 @@ def classify(text: str, as_json: bool) -> None:
         return
     click.echo(f"类别    {cls.code or '-'} {cls.name or '（未识别）'}")
     click.echo(f"部门    {out['department'] or '-'}   时限 {out['time_limit'] or '-'}{'（紧急）' if out['urgent'] else ''}")
-    click.echo(f"置信度  {out['confidence']:.2f}   依据词 {'、'.join(cls.words) or '-'}")
+    click.echo(f"置信度  {out['confidence']:.2f}   依据词 {'、'.join(cls.words) or '-'}"
+               + (f"   紧急词 {'、'.join(cls.urgency_words)}" if cls.urgency_words else ""))
+    click.echo("候选    " + ("；".join(f"{x['code']} {x['name']} {x['score']}" for x in cls.alternatives) or "-"))
     click.echo(f"地点    {place.matched + '（' + place.kind + '）' if place else '-'}")
     click.echo(f"网格    {cell.code + ' ' + cell.name if cell else '-'}")
     click.echo(f"处理    {'自动派遣' if out['dispatch'] else '转人工分拣：' + a['reason']}")
@@ -161,6 +177,9 @@ cli.add_command(import_gazetteer_command)
 
 from tickets.commands import cases as cases_command  # noqa: E402
 cli.add_command(cases_command)
+from classifiers.commands import evaluate_command, train_command  # noqa: E402
+cli.add_command(train_command)
+cli.add_command(evaluate_command)
 
 
 def main() -> None:

@@ -34,6 +34,7 @@ class Config:
     telegram_bot_token: str | None = field(default_factory=lambda: _env("TELEGRAM_BOT_TOKEN"))
     telegram_webhook_secret: str | None = field(default_factory=lambda: _env("TELEGRAM_WEBHOOK_SECRET"))
     telegram_base_url: str | None = field(default_factory=lambda: _env("TELEGRAM_API_BASE_URL"))  # loopback fakes in tests
+    webhook_secret: str | None = field(default_factory=lambda: _env("GRIDLINE_WEBHOOK_SECRET"))  # signs webhooks
     open311_jurisdiction: str = field(default_factory=lambda: _env("OPEN311_JURISDICTION", "bjdch.gov.cn"))
     open311_api_keys: str | None = field(default_factory=lambda: _env("OPEN311_API_KEYS"))  # comma-separated
     timezone: str = field(default_factory=lambda: _env("GRIDLINE_TZ", "Asia/Shanghai"))

@@ -13,6 +13,7 @@ import time
 
 import redis
 from rq import Queue, SimpleWorker
+from rq.worker import DequeueStrategy
 
 from intake import context, processing, queue
 from tickets import sla_scan
@@ -42,7 +43,10 @@ def main(burst: bool = False) -> None:
     queues = [Queue(queue.INTAKE, connection=ctx.redis), Queue(queue.NOTIFY, connection=ctx.redis)]
     while True:
         try:
-            SimpleWorker(queues, connection=ctx.redis).work(burst=burst, logging_level="WARNING")
+            # In turn: each job is a bounded slice (processing.DRAIN_SLICE, SEND_SLICE), so neither
+            # queue keeps the other waiting for long.
+            SimpleWorker(queues, connection=ctx.redis).work(burst=burst, logging_level="WARNING",
+                                                            dequeue_strategy=DequeueStrategy.ROUND_ROBIN)
             break
         except redis.ConnectionError as exc:
             if burst:

@@ -1,9 +1,16 @@
 """Intake benchmark: POST transcripts to a running web app + worker, measure POST latency and the
-rate from POST to dispatched case. Not a test: it prints figures.
+rate from POST to processed message (a dispatched case, or triage). Not a test: it prints figures.
+
+It starts what `gridline run` starts (gunicorn with one process of 8 threads, one worker.py), on a
+fresh database, then: (1) POSTs at --rate requests/s for --seconds and reports the POST latency
+percentiles; (2) POSTs -n messages as fast as 64 connections go and reports messages/s from the
+first POST until the last message is processed. It prints the load average before and after:
+on a shared machine the figures are only as good as the machine was idle.
 
     python bench/intake.py                                   # embedded defaults (SQLite + embedded Redis)
-    python bench/intake.py --database-url postgresql+psycopg://postgres@127.0.0.1:5432/test \
+    python bench/intake.py --database-url postgresql+psycopg://postgres@127.0.0.1:5432/bench \
                            --redis-url redis://127.0.0.1:6379/14
+The PostgreSQL database's public schema is dropped and made again: give it one of its own.
 """
 from __future__ import annotations
 
@@ -91,6 +98,36 @@ def wait_processed(db, n_total: int, timeout: float = 600) -> float:
     raise RuntimeError("messages were not processed in time")
 
 
+def cpu_seconds(procs: dict) -> dict[str, float]:
+    """CPU seconds used so far by each named group of processes (with their children): where the
+    time of a run went. Empty without psutil."""
+    try:
+        import psutil
+    except ImportError:
+        return {}
+    used = {"bench client": time.process_time()}
+    for name, popens in procs.items():
+        total = 0.0
+        for popen in popens:
+            try:
+                p = psutil.Process(popen.pid)
+                for q in [p, *p.children(recursive=True)]:
+                    t = q.cpu_times()
+                    total += t.user + t.system
+            except psutil.NoSuchProcess:
+                pass
+        used[name] = total
+    return used
+
+
+def cpu_note(before: dict, after: dict, n: int) -> str:
+    return ", ".join(f"{k} {(after[k] - before[k]) / n * 1000:.2f} ms" for k in after if k in before)
+
+
+def load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def pct(values: list[float], p: float) -> float:
     values = sorted(values)
     return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
@@ -106,7 +143,8 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--server", choices=["gunicorn", "flask"], default="gunicorn")
-    ap.add_argument("--web-workers", type=int, default=2)
+    ap.add_argument("--web-workers", type=int, default=1, help="gunicorn processes (gridline run: 1)")
+    ap.add_argument("--threads", type=int, default=8, help="threads per gunicorn process (gridline run: 8)")
     args = ap.parse_args()
 
     from store.db import Database
@@ -134,11 +172,13 @@ def main() -> None:
 
     port = args.port or free_port()
     base = f"http://127.0.0.1:{port}"
-    if args.server == "gunicorn":  # what production runs
-        cmd = [sys.executable, "-m", "gunicorn", "-w", str(args.web_workers), "-k", "gthread", "--threads", "8",
-               "-b", f"127.0.0.1:{port}", "--preload", "app:create_app()"]
-    else:  # Flask's own server, as `make run` uses
+    if args.server == "gunicorn":  # what `gridline run` starts
+        cmd = [sys.executable, "-m", "gunicorn", "-w", str(args.web_workers), "-k", "gthread", "--threads",
+               str(args.threads), "-b", f"127.0.0.1:{port}", "app:create_app()"]
+        web_label = f"gunicorn {args.web_workers} process(es) x {args.threads} threads"
+    else:  # Flask's own threaded server, for comparison
         cmd = [sys.executable, "-c", f"from app import create_app; create_app().run(port={port}, threaded=True)"]
+        web_label = "Flask's own server"
     web = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     workers = [subprocess.Popen([sys.executable, "worker.py"], cwd=ROOT, env=env, stderr=subprocess.DEVNULL)
                for _ in range(args.workers)]
@@ -146,28 +186,44 @@ def main() -> None:
         wait_http(f"{base}/healthz")
         time.sleep(3)  # the workers preload jieba and the grid index
         label = "PostgreSQL + Redis" if db_url.startswith("postgresql") else "SQLite + embedded Redis"
-        print(f"backend: {label}; web: {args.server}; {args.workers} worker process(es)")
+        print(f"backend: {label}; web: {web_label}; {args.workers} worker process(es); "
+              f"{os.cpu_count()} cores, load average {load()} at the start")
 
+        procs = {"web": [web], "worker": workers}
+        warm = int(args.rate)  # a second of traffic first: first requests compile statements, fill caches
+        post_paced(base, "bench-token", 0, warm, args.rate)
         n_lat = int(args.rate * args.seconds)
-        lat = post_paced(base, "bench-token", 0, n_lat, args.rate)
-        wait_processed(db, n_lat)
-        print(f"POST latency at {args.rate:.0f} req/s over {n_lat} requests: p50 {pct(lat, 50):.1f} ms, "
-              f"p99 {pct(lat, 99):.1f} ms, max {max(lat):.1f} ms")
+        cpu0 = cpu_seconds(procs)
+        lat = post_paced(base, "bench-token", warm, n_lat, args.rate)
+        wait_processed(db, warm + n_lat)
+        cpu1 = cpu_seconds(procs)
+        print(f"POST latency at {args.rate:.0f} req/s over {n_lat} requests (after {warm} to warm up): "
+              f"p50 {pct(lat, 50):.1f} ms, p99 {pct(lat, 99):.1f} ms, max {max(lat):.1f} ms")
+        if cpu1:
+            print(f"  CPU per message: {cpu_note(cpu0, cpu1, n_lat)}")
 
+        cpu0 = cpu_seconds(procs)
         t0 = time.perf_counter()
-        post_paced(base, "bench-token", n_lat, args.n, 0)
+        post_paced(base, "bench-token", warm + n_lat, args.n, 0)
         posted = time.perf_counter()
-        done = wait_processed(db, n_lat + args.n)
-        print(f"throughput: {args.n} messages POST→dispatched case in {done - t0:.2f} s = "
+        done = wait_processed(db, warm + n_lat + args.n)
+        cpu1 = cpu_seconds(procs)
+        print(f"throughput: {args.n} messages POST→processed in {done - t0:.2f} s = "
               f"{args.n / (done - t0):.0f} msg/s (POSTs alone took {posted - t0:.2f} s = {args.n / (posted - t0):.0f}/s)")
+        if cpu1:
+            print(f"  CPU per message: {cpu_note(cpu0, cpu1, args.n)}")
         from intake.models import InboundMessage
         with db.session() as s:
             by_status = dict(s.execute(select(InboundMessage.status, func.count()).group_by(InboundMessage.status)).all())
-        print(f"message outcomes: {by_status}")
+        print(f"message outcomes: {by_status} (done: case dispatched); load average {load()} at the end")
     finally:
-        web.terminate()
-        for w in workers:
-            w.terminate()
+        for proc in (web, *workers):
+            proc.terminate()
+        for proc in (web, *workers):  # before Redis stops: a worker left behind would retry it forever
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
         db.dispose()
         if redis_server:
             redis_server.stop()

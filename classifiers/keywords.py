@@ -3,12 +3,22 @@
 Explainable by construction: a category's score is the sum of the weights of its keywords found
 among the message's jieba words (and runs of up to four adjacent words, so a keyword that jieba
 splits still matches). A negative word rules its category out. The matched words are the reason.
+
+Confidence is evidence times margin: (1 - exp(-top/2)) · top / (top + runner-up). One generic
+keyword (weight 1–2) stays below the triage threshold, a specific term (weight 4–5) or two
+agreeing words pass it, and two categories with equal scores cap it at one half. How well this
+matches the share of right answers is measured on tests/data/category_messages.csv
+(bench/keyword_calibration.py; tests/test_keyword_calibration.py keeps it honest).
+
+Input goes through classifiers.textprep first: odd input (empty, emoji, broken encoding, no
+Chinese, very long) gets a defined answer with a reason for the triage queue, never an exception.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
 
+from classifiers.textprep import prepare
 from classifiers.tokenizer import add_words, tokenize
 
 MAX_RUN = 4  # adjacent words joined when looking up multi-word keywords
@@ -25,20 +35,40 @@ class Classification:
     alternatives: list[dict] = field(default_factory=list)  # top 3: code, name, score
     tokens: list[str] = field(default_factory=list)
     reason: str = ""                                          # why not dispatchable, if so
+    department: str | None = None   # set when a trained model decided the department itself
+    scores: dict[str, float] = field(default_factory=dict, repr=False)      # every matched code
+    matched: dict[str, list[str]] = field(default_factory=dict, repr=False) # its keywords
 
     def as_dict(self) -> dict:
         return {
             "code": self.code, "name": self.name, "confidence": round(self.confidence, 3),
             "urgent": self.urgent, "words": self.words, "urgency_words": self.urgency_words,
-            "alternatives": self.alternatives, "reason": self.reason,
+            "alternatives": self.alternatives, "reason": self.reason, "department": self.department,
         }
 
+    def distribution(self) -> dict[str, float]:
+        """Keyword evidence as probabilities: the top code gets the confidence, the other matched
+        codes share the rest in proportion to their scores (nothing matched: empty)."""
+        if self.code is None or not self.scores:
+            return {}
+        out = {self.code: self.confidence}
+        rest = {c: s for c, s in self.scores.items() if c != self.code}
+        total = sum(rest.values())
+        for c, s in rest.items():
+            out[c] = (1.0 - self.confidence) * s / total
+        return out
 
-def _runs(tokens: list[str]):
+
+def _runs(tokens: list[str], prefixes: set[str]):
+    """Each token and its joins with up to MAX_RUN - 1 following tokens, as long as the join
+    can still grow into a known word (is in `prefixes`)."""
     n = len(tokens)
     for i in range(n):
-        joined = ""
-        for j in range(i, min(n, i + MAX_RUN)):
+        joined = tokens[i]
+        yield joined
+        for j in range(i + 1, min(n, i + MAX_RUN)):
+            if joined not in prefixes:
+                break
             joined += tokens[j]
             yield joined
 
@@ -57,24 +87,45 @@ class KeywordClassifier:
             for word in cat.negative:
                 self.negative.setdefault(word, []).append(cat.code)
         self.urgency = dict(rules.urgency_words)
+        # One lookup per run of tokens: (category hits, categories ruled out, urgency weight); a
+        # run that starts no word of the lookup is not extended (most runs, on short messages).
+        self.lookup: dict[str, tuple] = {
+            w: (tuple(self.index.get(w, ())), tuple(self.negative.get(w, ())), self.urgency.get(w))
+            for w in {*self.index, *self.negative, *self.urgency}}
+        self.prefixes = {w[:i] for w in self.lookup for i in range(1, len(w))}
         add_words(rules.all_keywords())
 
-    def classify(self, text: str, tokens: list[str] | None = None) -> Classification:
+    def classify(self, text, tokens: list[str] | None = None) -> Classification:
+        """Any input; `tokens` (jieba words of the prepared text) saves a second segmentation."""
+        prepared = prepare(text)
+        if not prepared.usable:
+            return Classification(None, None, 0.0, reason=prepared.reason)
+        cls = self.classify_prepared(prepared.text, tokens)
+        if prepared.reason:
+            cls.reason = prepared.reason
+        return cls
+
+    def classify_many(self, texts) -> list[Classification]:
+        return [self.classify(t) for t in texts]
+
+    def classify_prepared(self, text: str, tokens: list[str] | None = None) -> Classification:
         tokens = tokenize(text) if tokens is None else tokens
         scores: dict[str, float] = {}
         matched: dict[str, list[str]] = {}
         excluded: set[str] = set()
         urgency_hits: list[str] = []
         seen: set[str] = set()
-        for run in _runs(tokens):
-            if run in seen:
+        for run in _runs(tokens, self.prefixes):
+            entry = self.lookup.get(run)
+            if entry is None or run in seen:
                 continue
             seen.add(run)
-            for code, weight in self.index.get(run, ()):
+            hits, negative, urgency = entry
+            for code, weight in hits:
                 scores[code] = scores.get(code, 0.0) + weight
                 matched.setdefault(code, []).append(run)
-            excluded.update(self.negative.get(run, ()))
-            if run in self.urgency:
+            excluded.update(negative)
+            if urgency is not None:
                 urgency_hits.append(run)
         for code in excluded:
             scores.pop(code, None)
@@ -88,4 +139,4 @@ class KeywordClassifier:
         # Evidence (how much matched) times margin (how clearly it beats the runner-up).
         confidence = (1 - math.exp(-top_score / 2.0)) * (top_score / (top_score + second))
         return Classification(top, self.names[top], confidence, urgent, matched[top], urgency_hits,
-                              alternatives, tokens)
+                              alternatives, tokens, scores=scores, matched=matched)

@@ -36,8 +36,15 @@ class Context:
 
     @cached_property
     def classifier(self):
+        """Keyword rules, joined by the trained model when routing_rules.yaml names one
+        (settings.model). A damaged model file fails here, naming the file, not mid-job."""
         from classifiers.keywords import KeywordClassifier
-        return KeywordClassifier(self.rules)
+        keywords = KeywordClassifier(self.rules)
+        path = self.rules.settings.get("model")
+        if not path:
+            return keywords
+        from classifiers.combined import CombinedClassifier
+        return CombinedClassifier.load(keywords, path, self.rules)
 
     @cached_property
     def grid_source(self):

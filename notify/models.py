@@ -13,7 +13,7 @@ class OutboundMessage(Base):
     __tablename__ = "outbound_messages"
     id: Mapped[int] = mapped_column(primary_key=True)
     channel: Mapped[str] = mapped_column(String(20), default="sms")
-    to: Mapped[str] = mapped_column(String(64), index=True)
+    to: Mapped[str] = mapped_column(String(255), index=True)  # a number, a chat id, or a webhook's URL
     text: Mapped[str] = mapped_column(Text)
     kind: Mapped[str] = mapped_column(String(20))            # ack, result, received, ...
     case_id: Mapped[int | None] = mapped_column(index=True)

@@ -39,6 +39,7 @@ DELIVERY_ERRORS = {"30003": "手机无法接通或已停机", "30004": "对方�
                    "30006": "固定电话或无法接收短信的号码", "30007": "被运营商拦截", "30008": "未知的投递错误"}
 MAX_WAIT = 2.0              # seconds a send may wait for its number's rate before the row is put back
 STUCK_AFTER = timedelta(minutes=10)
+_KNOWN_KEYS = "gridline.outbox_keys"  # session.info: dedupe key → its row (None: free), see expect_keys
 
 
 class SendError(Exception):
@@ -98,13 +99,33 @@ def delivery_channel(channel: str) -> str:
 def queue(session, to: str, text: str, kind: str, dedupe_key: str, case_id=None, channel="sms",
           sender: str = "") -> OutboundMessage:
     """The row for this purpose: a new pending one, or the existing one (never a second)."""
-    existing = session.scalar(select(OutboundMessage).where(OutboundMessage.dedupe_key == dedupe_key))
+    known = session.info.get(_KNOWN_KEYS)
+    if known is not None and dedupe_key in known:
+        existing = known[dedupe_key]  # None: looked up by expect_keys and free
+    else:
+        existing = session.scalar(select(OutboundMessage).where(OutboundMessage.dedupe_key == dedupe_key))
     if existing is not None:
         return existing
     msg = OutboundMessage(channel=delivery_channel(channel), to=to, text=text, kind=kind, dedupe_key=dedupe_key,
                           case_id=case_id, sender=sender or "")
     session.add(msg)
+    if known is not None:
+        known[dedupe_key] = msg
     return msg
+
+
+def expect_keys(session, keys) -> None:
+    """A batch about to queue under these keys looks them all up at once, and queue() then looks
+    up only the others. The session remembers what it queued, so a second queue() of a key it has
+    not written yet still finds the first row (the batch writes at its end, without autoflush)."""
+    keys = list(keys)
+    known = session.info.setdefault(_KNOWN_KEYS, {})
+    for i in range(0, len(keys), 500):
+        chunk = keys[i:i + 500]
+        rows = {m.dedupe_key: m for m in session.scalars(select(OutboundMessage)
+                                                          .where(OutboundMessage.dedupe_key.in_(chunk)))}
+        for key in chunk:
+            known.setdefault(key, rows.get(key))
 
 
 def claim(session, limit: int = 50, channels=None, now: datetime | None = None) -> list[int]:

@@ -9,6 +9,7 @@ and the place hierarchy (cell → community → street → district) that escala
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 from routing.rules import LOCAL_OFFICE, Department
@@ -31,14 +32,14 @@ def street_office_name(street: str) -> str:
 
 def street_office(rules, street: str) -> Department:
     """The street office as a department: declared in the rules under its own name, or made from
-    the 属地街道办事处 entry (its phone and escalation chain)."""
+    the 属地街道办事处 entry (its phone, notification targets and escalation chain)."""
     name = street_office_name(street)
     if name in rules.departments:
         return rules.departments[name]
     template = rules.departments.get(LOCAL_OFFICE)
     if template is None:
         return Department(name=name, short=street, phone="", escalate_to=())
-    return Department(name=name, short=street, phone=template.phone, escalate_to=template.escalate_to)
+    return dataclasses.replace(template, name=name, short=street)
 
 
 def street_offices(rules, streets) -> list[Department]:

@@ -10,9 +10,11 @@ marks) and walked here instead of being loaded blindly.
 """
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -45,7 +47,10 @@ TOP_KEYS = {"settings", "departments", "urgency", "categories", "areas"}
 # The department that means "the street office (街道办事处) of the cell the case is in".
 LOCAL_OFFICE = "属地街道办事处"
 AREA_KEYS = {"street": False, "district": False, "departments": False, "categories": False}
-DEPARTMENT_KEYS = {"name": True, "short": False, "phone": False, "escalate_to": False}
+DEPARTMENT_KEYS = {"name": True, "short": False, "phone": False, "telegram_chat": False, "webhook": False,
+                   "escalate_to": False}
+_CHAT_RE = re.compile(r"^-?\d{1,20}$")      # a Telegram chat id: a user's, or a group's (-100…)
+WEBHOOK_MAX = 255                          # outbound_messages.to holds the URL
 URGENCY_KEYS = {"words"}
 CATEGORY_KEYS = {
     "code": True, "name": True, "kind": True, "big_class": True, "aliases": False,
@@ -82,6 +87,9 @@ class Department:
     short: str
     phone: str
     escalate_to: tuple[str, ...]
+    # Where its notices go besides SMS to phone (tickets.recipients): a Telegram chat id, an https URL.
+    telegram_chat: str = ""
+    webhook: str = ""
 
 
 @dataclass(frozen=True)
@@ -126,6 +134,14 @@ class Rules:
 
     def __post_init__(self) -> None:
         self._by_code = {c.code: c for c in self.categories}
+
+    def department_or_office(self, name: str) -> Department | None:
+        """The entry for a department row's name; a street office not declared under its own name
+        (东华门街道办事处) takes the 属地街道办事处 entry: its phone, targets and escalation chain."""
+        if name in self.departments:
+            return self.departments[name]
+        template = self.departments.get(LOCAL_OFFICE)
+        return template if template is not None and name.endswith("办事处") else None
 
     def category(self, code: str) -> Category:
         """The category with this code; KeyError if the file has none."""
@@ -376,11 +392,14 @@ def _departments(ck: _Checker, pair) -> tuple[dict[str, Department], dict[str, i
             continue
         short = ck.text(f["short"][1], f"部门 '{name}' 的 short") if "short" in f else name
         phone = ck.text(f["phone"][1], f"部门 '{name}' 的 phone") if "phone" in f else ""
+        chat = _telegram_chat(ck, f["telegram_chat"][1], name) if "telegram_chat" in f else ""
+        webhook = _webhook_url(ck, f["webhook"][1], name) if "webhook" in f else ""
         targets = ck.text_list(f["escalate_to"][1], f"部门 '{name}' 的 escalate_to") if "escalate_to" in f else []
         for tnode, t in targets:
             pending.append((name, tnode, t))
         out[name] = Department(name=name, short=short or name, phone=phone or "",
-                               escalate_to=tuple(t for _, t in targets))
+                               escalate_to=tuple(t for _, t in targets), telegram_chat=chat or "",
+                               webhook=webhook or "")
         lines[name] = f["name"][1].start_mark.line + 1
     for name, tnode, target in pending:
         if target not in out:
@@ -389,6 +408,45 @@ def _departments(ck: _Checker, pair) -> tuple[dict[str, Department], dict[str, i
             ck.err(tnode, f"部门 '{name}' 不能升级到自己")
     _check_cycles(ck, out, lines)
     return out, lines
+
+
+def _telegram_chat(ck: _Checker, node: yaml.Node, name: str) -> str:
+    chat = ck.text(node, f"部门 '{name}' 的 telegram_chat")
+    if chat is not None and not _CHAT_RE.match(chat):
+        ck.err(node, f"部门 '{name}' 的 telegram_chat 应为 Telegram 会话号（数字，群组以 -100 开头），而不是 '{chat}'")
+        return ""
+    return chat or ""
+
+
+def _webhook_url(ck: _Checker, node: yaml.Node, name: str) -> str:
+    """An https URL; plain http only to this machine (a local relay, or a receiver in tests)."""
+    url = ck.text(node, f"部门 '{name}' 的 webhook")
+    if url is None:
+        return ""
+    try:
+        parts = urlsplit(url)
+        host, _port = parts.hostname or "", parts.port
+    except ValueError:
+        parts, host = None, ""
+    what = f"部门 '{name}' 的 webhook"
+    if parts is None or not host or parts.scheme not in ("https", "http") or any(c.isspace() for c in url):
+        ck.err(node, f"{what} 应为 https:// 开头的完整网址，而不是 '{url}'")
+    elif parts.scheme == "http" and not _loopback(host):
+        ck.err(node, f"{what} 须用 https（明文 http 只允许本机地址）：'{url}'")
+    elif len(url) > WEBHOOK_MAX:
+        ck.err(node, f"{what} 超过 {WEBHOOK_MAX} 个字符")
+    else:
+        return url
+    return ""
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _check_cycles(ck: _Checker, deps: dict[str, Department], lines: dict[str, int]) -> None:

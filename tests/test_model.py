@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import csv
 
+import numpy as np
 import pytest
 
 from classifiers.metrics import coverage_at, evaluate, format_report
-from classifiers.model import TextModel
+from classifiers.model import ModelError, TextModel
 from classifiers.training import evaluate_csv, train_csv
 
 EXAMPLES = {
@@ -43,7 +44,7 @@ BAD = ["", "   ", "\n\t", "😀😀😀", "？？？！！！", "a" * 10_000, "�
 
 @pytest.fixture(scope="module")
 def model(tmp_path_factory):
-    path = tmp_path_factory.mktemp("model") / "model.joblib"
+    path = tmp_path_factory.mktemp("model") / "model.npz"
     TextModel.train(TEXTS, LABELS, progress=False).save(path)
     return TextModel.load(path)
 
@@ -126,7 +127,7 @@ def _write_csv(path, rows, header=("text", "label")):
 
 
 def test_train_and_evaluate_csv(tmp_path):
-    data, model_path = tmp_path / "data.csv", tmp_path / "m" / "model.joblib"
+    data, model_path = tmp_path / "data.csv", tmp_path / "m" / "model.npz"
     _write_csv(data, list(zip(TEXTS, LABELS)))
     summary = train_csv(data, "text", "label", model_path)
     assert summary["rows"] == len(TEXTS) and summary["labels"] == 4
@@ -137,11 +138,34 @@ def test_csv_errors_name_the_problem(tmp_path):
     data = tmp_path / "data.csv"
     _write_csv(data, [("路灯坏了", "路灯")], header=("content", "label"))
     with pytest.raises(ValueError, match="text"):
-        train_csv(data, "text", "label", tmp_path / "m.joblib")
+        train_csv(data, "text", "label", tmp_path / "m.npz")
     _write_csv(data, [], header=("text", "label"))
     with pytest.raises(ValueError, match="data.csv"):
-        train_csv(data, "text", "label", tmp_path / "m.joblib")
+        train_csv(data, "text", "label", tmp_path / "m.npz")
     with pytest.raises(ValueError, match="missing.csv"):
-        train_csv(tmp_path / "missing.csv", "text", "label", tmp_path / "m.joblib")
+        train_csv(tmp_path / "missing.csv", "text", "label", tmp_path / "m.npz")
     with pytest.raises(ValueError, match="model"):
-        evaluate_csv(data, "text", "label", tmp_path / "none.joblib")
+        evaluate_csv(data, "text", "label", tmp_path / "none.npz")
+
+
+def test_one_message_and_a_batch_give_the_same_numbers(model):
+    from classifiers.model import _clean
+    texts = [_clean(t) for t in TEXTS + ["路燈壞了", "KTV噪音 ABC", "😀", ""]]
+    X, n_words = model.matrix(texts)
+    assert abs(X - model.features(texts)).max() < 1e-5          # the training features
+    for r, text in enumerate(texts):
+        v = model.vector(text)
+        assert v.n_words == n_words[r] and len(v.cols) == X.indptr[r + 1] - X.indptr[r]
+        assert np.allclose(model.calibrated(v), model.calibrated_many(*model.decision([text]))[0], atol=1e-6)
+
+
+def test_model_file_is_plain_data_not_a_pickle(model, tmp_path):
+    import pickle
+    path = tmp_path / "m.npz"
+    model.save(path)
+    with np.load(path, allow_pickle=False) as z:                 # readable without unpickling
+        assert {"header", "weights", "classes"} <= set(z.files)
+    pickled = tmp_path / "pickled.npz"
+    pickled.write_bytes(pickle.dumps({"format": "gridline-textmodel/2"}))
+    with pytest.raises(ModelError, match="pickled.npz"):
+        TextModel.load(pickled)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, inspect, select
 
 from notify import outbox
 from store.db import utcnow
@@ -17,7 +17,8 @@ from tickets.deadline import Env, make_env
 from tickets.duplicates import neighbour_cells, similarity
 from tickets.lifecycle import OPEN, STATUS_LABELS, IllegalTransition, joined_reporters, next_status
 from tickets.models import Case, CaseEvent, CaseReporter, Department
-from tickets.numbers import next_case_number
+from tickets.numbers import next_case_number, number_case
+from tickets.recipients import department_entry, rows
 from tickets.sla import parse_limit
 
 __all__ = ["NewCase", "BadAction", "IllegalTransition", "open_case", "report_case", "open_or_join", "act",
@@ -26,6 +27,10 @@ __all__ = ["NewCase", "BadAction", "IllegalTransition", "open_case", "report_cas
 NOTE_REQUIRED = {"not_file": "不予立案须说明理由", "return": "退回须说明理由", "void": "作废须说明理由",
                  "suspend": "挂账须说明理由", "request_extension": "申请延期须说明理由"}
 SURVEY_LABELS = {1: "满意", 2: "基本满意", 3: "不满意"}
+_OPENED = "gridline.opened_cases"  # session.info: the cases this session opened (find_duplicate)
+_DEPARTMENTS = "gridline.departments"          # session.info: name → Department
+_CANDIDATES = "gridline.duplicate_candidates"  # session.info: see batch_duplicates
+_REPORTERS = "gridline.case_reporters"         # session.info: case id → {(phone, channel)}, see batch_duplicates
 
 
 class BadAction(ValueError):
@@ -66,7 +71,13 @@ def department_id(session, name: str) -> int:
 
 
 def _department(session, name: str) -> Department:
-    dep = session.scalar(select(Department).where(Department.name == name))
+    # All of them read at the first need in a session (there are a few dozen): a batch of cases
+    # then names them, and reaches a case's department, without a query each time.
+    known = session.info.setdefault(_DEPARTMENTS, {})
+    if name not in known:
+        for dep in session.scalars(select(Department)):
+            known.setdefault(dep.name, dep)
+    dep = known.get(name)
     if dep is None:
         raise LookupError(f"部门“{name}”不在数据库中：请运行 gridline load-demo 或导入部门")
     return dep
@@ -75,14 +86,15 @@ def _department(session, name: str) -> Department:
 def _new_case(session, new: NewCase, env: Env, now: datetime, status: str) -> Case:
     dep = _department(session, new.department)
     case = Case(
-        number=next_case_number(session, env.local(now).date()), status=status,
-        category_code=new.category_code, category_name=new.category_name, confidence=new.confidence,
+        status=status, category_code=new.category_code, category_name=new.category_name, confidence=new.confidence,
         decided_by=new.decided_by, urgent=new.urgent, department_id=dep.id, department=dep,
         grid_code=new.grid_code, place=new.place, lon=new.lon, lat=new.lat, description=new.description,
         reporter_phone=new.reporter_phone, channel=new.channel, time_limit=str(new.time_limit), created_at=now,
     )
     parse_limit(case.time_limit)  # a wrong limit fails here, before anything is stored
+    number_case(session, case, env.local(now).date())  # now, or at the batch's write phase
     session.add(case)
+    session.info.setdefault(_OPENED, []).append(case)
     session.add(CaseReporter(case=case, phone=new.reporter_phone, channel=new.channel, message_id=new.message_id))
     return case
 
@@ -113,8 +125,11 @@ def open_or_join(session, new: NewCase, calendar=None, tz=None, grids=None, now=
     if match is None:
         return open_case(session, new, env.calendar, env.tz, now, env.policy)
     case, score = match
-    if not any(r.phone == new.reporter_phone and r.channel == new.channel for r in case.reporters):
+    if not _has_reporter(session, case, new.reporter_phone, new.channel):
         session.add(CaseReporter(case=case, phone=new.reporter_phone, channel=new.channel, message_id=new.message_id))
+        known = session.info.get(_REPORTERS)
+        if known is not None and case.id in known:
+            known[case.id].add((new.reporter_phone, new.channel))
     _event(session, case, "system", "join", case.status, case.status, f"重复反映，文字相似度 {score:.2f}",
            {"message_id": new.message_id, "phone": new.reporter_phone, "channel": new.channel,
             "text": new.description, "place": new.place, "lon": new.lon, "lat": new.lat,
@@ -122,21 +137,70 @@ def open_or_join(session, new: NewCase, calendar=None, tz=None, grids=None, now=
     return case
 
 
+# Built once: building the statement cost more than running it, once per report.
+_CANDIDATES_SQL = (
+    select(Case.id, Case.description, Case.created_at).where(Case.category_code == bindparam("category"), Case.grid_code.in_(bindparam("cells", expanding=True)),
+                       Case.status.in_(sorted(OPEN)), Case.due_at.is_not(None), Case.created_at >= bindparam("since"))
+    .order_by(Case.created_at.desc()).limit(50))
+
+
+def batch_duplicates(session) -> None:
+    """In this session find_duplicate reads the stored candidates of a category and cells once,
+    not once per report, and a joined case's reporters as plain rows: for a batch of reports
+    decided together in one short-lived transaction. Call it again to forget what was read (after
+    the session wrote changes to cases)."""
+    session.info[_CANDIDATES] = {}
+    session.info[_REPORTERS] = {}
+
+
+def _has_reporter(session, case: Case, phone: str, channel: str) -> bool:
+    """Has this phone, on this channel, reported the case already? (Loading a much-reported case's
+    reporters as objects, only to ask this, was the dearest part of joining.)"""
+    known = session.info.get(_REPORTERS)
+    if known is not None and case.id is not None and (case.id in known or "reporters" in inspect(case).unloaded):
+        if case.id not in known:
+            known[case.id] = {tuple(row) for row in session.execute(
+                select(CaseReporter.phone, CaseReporter.channel).where(CaseReporter.case_id == case.id))}
+        return (phone, channel) in known[case.id]
+    return any(r.phone == phone and r.channel == channel for r in case.reporters)
+
+
 def find_duplicate(session, new: NewCase, env: Env, grids, now: datetime) -> tuple[Case, float] | None:
+    """The open case of the same category in this or a touching cell, within the window, whose
+    text is most similar (above the threshold).
+
+    The stored cases come from the database, as plain rows (once per category and cells in a batch
+    session, see batch_duplicates); the cases this session opened and has not written yet (the
+    intake worker writes a batch at its end, not before each query) are added from the session.
+    """
     policy = env.policy
     if new.grid_code is None:
         return None
     cells = neighbour_cells(grids, new.grid_code) if policy.duplicate_neighbours else {new.grid_code}
     since = now - timedelta(hours=policy.duplicate_window.hours)
-    candidates = session.scalars(
-        select(Case).where(Case.category_code == new.category_code, Case.grid_code.in_(sorted(cells)),
-                           Case.status.in_(sorted(OPEN)), Case.due_at.is_not(None), Case.created_at >= since)
-        .order_by(Case.created_at.desc()).limit(50))
+    cache = session.info.get(_CANDIDATES)
+    key = (new.category_code, frozenset(cells))
+    stored = cache.get(key) if cache is not None else None
+    if stored is None or stored[0] > since:
+        stored = (since, session.execute(_CANDIDATES_SQL, {"category": new.category_code, "cells": sorted(cells),
+                                                           "since": since}).all())
+        if cache is not None:
+            cache[key] = stored
+    # (created_at, text, case id or case)
+    candidates = [(row.created_at, row.description, row.id) for row in stored[1] if row.created_at >= since]
+    read = {row.id for row in stored[1]}
+    candidates += [(c.created_at, c.description, c) for c in session.info.get(_OPENED, ())
+                   if (c.id is None or c.id not in read) and c.category_code == new.category_code
+                   and c.grid_code in cells and c.status in OPEN and c.due_at is not None and c.created_at >= since
+                   and c in session]
+    candidates.sort(key=lambda c: c[0], reverse=True)
     best = None
-    for case in candidates:
-        score = similarity(new.description, case.description)
+    for _at, text, case in candidates[:50]:
+        score = similarity(new.description, text)
         if score >= policy.duplicate_similarity and (best is None or score > best[1]):
             best = (case, score)
+    if best is not None and not isinstance(best[0], Case):
+        best = (session.get(Case, best[0]), best[1])
     return best
 
 
@@ -184,7 +248,7 @@ def act(session, case: Case, action: str, actor: str, role: str, note: str = "",
     if action == "close" and env.templates is not None:
         _send_result(session, case, env, note)
     if action == "rework":
-        _notify_department(session, case, env, "rework", f"rework:{case.id}:{case.clock_round}", note=note)
+        _notify_department(session, case, env, "rework", f"rework:{case.id}:{case.clock_round}", now, note=note)
     return case
 
 
@@ -282,11 +346,14 @@ def _send_result(session, case: Case, env: Env, note: str) -> None:
         outbox.queue(session, reporter.phone, text, "result", key, case.id, channel=reporter.channel)
 
 
-def _notify_department(session, case: Case, env: Env, kind: str, key: str, **fields) -> None:
-    if kind not in env.policy.notify or case.department is None or not case.department.phone:
+def _notify_department(session, case: Case, env: Env, kind: str, key: str, now=None, **fields) -> None:
+    """To every target of the department: SMS to its phone, its Telegram chat and webhook (if set)."""
+    if kind not in env.policy.notify or case.department is None:
         return
     text = env.policy.message(kind, **{**message_fields(case, env), **fields})
-    outbox.queue(session, case.department.phone, text, kind, key, case.id, channel="sms")
+    entry = department_entry(env, case.department.name)
+    for msg in rows(case, env, kind, key, text, now or utcnow(), case.department.phone, entry):
+        outbox.queue(session, msg["to"], msg["text"], kind, msg["dedupe_key"], case.id, channel=msg["channel"])
 
 
 def message_fields(case: Case, env: Env, now: datetime | None = None) -> dict:

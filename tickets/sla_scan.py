@@ -2,8 +2,9 @@
 100 %, 催办 reminders to the department (in working hours only), escalation along the department's
 chain (its head, then routing_rules.yaml's escalate_to: … → the command centre), and "no answer"
 when the survey window passes. Each is an event, once (the case row is locked while it is judged,
-and its light/step/reminder count say what was already done), and, where the policy says so, an
-SMS through the outbox with a dedupe key — so a re-run never sends twice.
+and its light/step/reminder count say what was already done), and, where the policy says so, a
+notice through the outbox to every target of the responsible department (SMS to its phone, its
+Telegram chat and webhook: tickets.recipients), one dedupe key per target — so a re-run never sends twice.
 
 The scan only reads cases whose next_check_at has come (an index), so its cost follows the work
 due, not the number of cases.
@@ -23,6 +24,7 @@ from tickets import deadline
 from tickets.deadline import Env, make_env
 from tickets.lifecycle import CLOCK_RUNNING
 from tickets.models import Case, CaseEvent, Department
+from tickets.recipients import department_entry, rows
 from tickets.service import _event, message_fields
 
 log = logging.getLogger("gridline.sla")
@@ -77,40 +79,41 @@ def check(session, case: Case, env: Env, now: datetime, counts: Counter, outgoin
         deadline.restart(case, env, case.created_at)
     chain = escalation_chain(case, env)
     key = f"sla:{case.id}:{case.clock_round}"
+    own = (case.department.phone, department_entry(env, case.department.name))  # SMS phone, rules entry
     if case.sla_level == "green" and now >= case.warn_at:
         case.sla_level = "yellow"
         _record(session, case, "yellow", f"已用时达到时限的{env.policy.warn_ratio:.0%}", now, counts)
         if now < case.due_at:  # both at once (the scan was down): the red notice says it all
-            _notify(session, case, env, "yellow", f"{key}:yellow", case.department.phone, now, outgoing)
+            _notify(session, case, env, "yellow", f"{key}:yellow", own, now, outgoing)
     if case.sla_level == "yellow" and now >= case.due_at:
         case.sla_level = "red"
         _record(session, case, "red", "已超过处置时限", now, counts)
-        _notify(session, case, env, "red", f"{key}:red", case.department.phone, now, outgoing)
+        _notify(session, case, env, "red", f"{key}:red", own, now, outgoing)
     if case.sla_level == "red":
         while case.escalation_step < len(chain) and now >= deadline.escalation_at(case, env, case.escalation_step + 1):
             case.escalation_step += 1
-            target, phone = chain[case.escalation_step - 1]
+            target, phone, entry = chain[case.escalation_step - 1]
             _record(session, case, "escalate", f"第{case.escalation_step}级升级：{target}", now, counts,
                     {"step": case.escalation_step, "to": target})
-            _notify(session, case, env, "escalate", f"{key}:escalate:{case.escalation_step}", phone, now, outgoing,
-                    step=case.escalation_step)
+            _notify(session, case, env, "escalate", f"{key}:escalate:{case.escalation_step}", (phone, entry), now,
+                    outgoing, step=case.escalation_step, recipient=target)
         if now >= deadline.next_reminder_at(case, env) and env.calendar.is_working_time(env.local(now)):
             case.reminders += 1
             case.last_reminder_at = now
             _record(session, case, "remind", f"第{case.reminders}次催办", now, counts, {"n": case.reminders})
-            _notify(session, case, env, "remind", f"{key}:remind:{case.reminders}", case.department.phone, now,
-                    outgoing)
+            _notify(session, case, env, "remind", f"{key}:remind:{case.reminders}", own, now, outgoing)
     deadline.schedule(case, env, len(chain), now)
 
 
-def escalation_chain(case: Case, env: Env) -> list[tuple[str, str]]:
-    """[(who, phone)]: the department's head first, then each escalate_to department in order."""
+def escalation_chain(case: Case, env: Env) -> list[tuple[str, str, object]]:
+    """[(who, phone, rules entry)]: the department's head first (by phone; the department's chat and
+    webhook hear of it too), then each escalate_to department in order, on all its targets."""
     dep = case.department
-    chain = [(f"{dep.name}负责人", env.policy.department_heads.get(dep.name) or dep.phone)]
-    rules_deps = getattr(env.rules, "departments", None) or {}
-    here = rules_deps.get(dep.name)
+    here = department_entry(env, dep.name)
+    chain = [(f"{dep.name}负责人", env.policy.department_heads.get(dep.name) or dep.phone, here)]
     for name in (here.escalate_to if here else ()):
-        chain.append((name, rules_deps[name].phone if name in rules_deps else ""))
+        up = department_entry(env, name)
+        chain.append((name, up.phone if up else "", up))
     return chain
 
 
@@ -132,17 +135,19 @@ def _record(session, case, action, note, now, counts, data=None) -> None:
     counts[action] += 1
 
 
-def _notify(session, case, env: Env, kind: str, key: str, phone: str, now: datetime, outgoing, **extra) -> None:
-    if kind not in env.policy.notify or not phone:
+def _notify(session, case, env: Env, kind: str, key: str, target: tuple, now: datetime, outgoing,
+            **extra) -> None:
+    """target: (SMS phone, rules entry with the Telegram chat and webhook) — every one set gets a row."""
+    if kind not in env.policy.notify:
         return
     fields = message_fields(case, env, now)
     fields.update(extra)
-    msg = {"to": phone, "text": env.policy.message(kind, **fields), "kind": kind, "dedupe_key": key,
-           "case_id": case.id}
-    if outgoing is None:
-        outbox.queue(session, msg["to"], msg["text"], kind, key, case.id, channel="sms")
-    else:
-        outgoing.append(msg)
+    text = env.policy.message(kind, **fields)
+    for msg in rows(case, env, kind, key, text, now, *target, **extra):
+        if outgoing is None:
+            outbox.queue(session, msg["to"], msg["text"], kind, msg["dedupe_key"], case.id, channel=msg["channel"])
+        else:
+            outgoing.append(msg)
 
 
 def _queue_all(session, outgoing: list[dict]) -> None:
@@ -151,8 +156,7 @@ def _queue_all(session, outgoing: list[dict]) -> None:
         return
     keys = [m["dedupe_key"] for m in outgoing]
     have = set(session.scalars(select(OutboundMessage.dedupe_key).where(OutboundMessage.dedupe_key.in_(keys))))
-    channel = getattr(outbox, "delivery_channel", lambda c: c)("sms")
     for m in outgoing:
         if m["dedupe_key"] not in have:
             have.add(m["dedupe_key"])
-            session.add(OutboundMessage(channel=channel, **m))
+            session.add(OutboundMessage(**m))

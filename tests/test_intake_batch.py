@@ -1,0 +1,78 @@
+"""The intake worker decides a batch of messages first and writes it at the end: SQLite's single
+writer is held only for that moment, new cases are numbered in order at the write, and every
+acknowledgement quotes its case's number."""
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import event, select
+
+from intake.models import InboundMessage
+from intake.processing import process_messages
+from notify.models import OutboundMessage
+from tickets.models import Case, Counter
+
+REPORTS = [  # two new cases, a duplicate of the first (one batch), a third case, one without a place
+    ("+8613800000301", "东四北大街18号门口井盖丢了，晚上很危险"),
+    ("+8613800000302", "王府井大街18号有人占道经营卖水果"),
+    ("+8613800000303", "东四北大街18号门口井盖丢了，很危险"),
+    ("+8613800000304", "交道口南大街20号路灯不亮了"),
+    ("+8613800000305", "路灯不亮了"),
+]
+
+
+def post_all(client, auth, new_id) -> list[int]:
+    ids = []
+    for caller, text in REPORTS:
+        r = client.post("/hotline/transcripts", json={"caller": caller, "text": text, "call_id": new_id()},
+                        headers=auth)
+        assert r.status_code == 202
+        ids.append(r.get_json()["message_id"])
+    return ids
+
+
+def test_a_batch_reads_and_decides_before_it_writes(client, auth, ctx, new_id):
+    ids = post_all(client, auth, new_id)
+    log: list[str] = []
+
+    def statement(_conn, _cursor, sql, _params, _context, _many):
+        log.append(sql.lstrip().split(None, 1)[0].upper())
+
+    def commit(_conn):
+        log.append("COMMIT")
+
+    event.listen(ctx.db.engine, "before_cursor_execute", statement)
+    event.listen(ctx.db.engine, "commit", commit)
+    try:
+        assert process_messages(ids) == len(ids)
+    finally:
+        event.remove(ctx.db.engine, "before_cursor_execute", statement)
+        event.remove(ctx.db.engine, "commit", commit)
+    transactions = [[]]
+    for kind in log:
+        transactions.append([]) if kind == "COMMIT" else transactions[-1].append(kind)
+    batch = [t for t in transactions if t][-1]  # the batch's own (before it: the new conversations')
+    first_write = next(i for i, kind in enumerate(batch) if kind != "SELECT")
+    assert batch[:first_write].count("SELECT") >= 3                         # the batch did read
+    assert "SELECT" not in batch[first_write:], batch                     # and then only wrote
+
+
+def test_new_cases_of_a_batch_are_numbered_in_order_and_acknowledged_with_their_number(
+        client, auth, ctx, new_id, run_worker):
+    ids = post_all(client, auth, new_id)
+    run_worker()
+    with ctx.db.session() as s:
+        msgs = s.scalars(select(InboundMessage).where(InboundMessage.id.in_(ids)).order_by(InboundMessage.id)).all()
+        assert [m.status for m in msgs] == ["done"] * 4 + ["triage"]
+        cases = {c.id: c for c in s.scalars(select(Case))}
+        opened = [cases[m.case_id].number for m in msgs[:4]]
+        assert opened[0] == opened[2]                                     # the duplicate joined
+        first, second, third = (opened[0], opened[1], opened[3])
+        day, seq = first.split("-")
+        assert [second, third] == [f"{day}-{int(seq) + k:06d}" for k in (1, 2)]  # in order, no gap
+        assert s.scalar(select(Counter.value).where(Counter.name == f"case-{day}")) == int(seq) + 2
+        for m in msgs[:4]:
+            ack = s.scalar(select(OutboundMessage).where(OutboundMessage.dedupe_key == f"ack:{m.id}"))
+            assert ack.case_id == m.case_id
+            assert re.search(r"\d{8}-\d{6}", ack.text).group(0) == cases[m.case_id].number
+        assert sorted(r.phone for r in cases[msgs[0].case_id].reporters) == [REPORTS[0][0], REPORTS[2][0]]

@@ -1,0 +1,71 @@
+"""The keyword confidence means what it says on hand-labelled messages (tests/data/category_messages.csv),
+and the triage threshold of routing_rules.yaml decides, with the reason, what a person looks at."""
+from __future__ import annotations
+
+import csv
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from classifiers.keywords import KeywordClassifier
+from config import Config
+from intake.processing import analyse
+from routing.rules import load_rules
+from rules_copy import context_with, write_rules
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+from keyword_calibration import measure  # noqa: E402
+
+DATA = Path(__file__).parent / "data" / "category_messages.csv"
+
+
+@pytest.fixture(scope="module")
+def measured():
+    with open(DATA, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    classifier = KeywordClassifier(load_rules(Config().rules_path))
+    return measure(classifier, [r["text"] for r in rows], [r["code"] or None for r in rows])
+
+
+def test_the_labelled_set_uses_real_codes():
+    codes = {c.code for c in load_rules(Config().rules_path).categories}
+    with open(DATA, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) >= 150
+    assert all(r["code"] in codes for r in rows if r["code"])
+    assert sum(not r["code"] for r in rows) >= 10          # some messages outside the catalogue
+
+
+def test_confidence_is_calibrated_and_never_overconfident(measured):
+    assert measured["ece"] <= 0.15
+    for lo, hi, n, mean_conf, share_right in measured["table"]:
+        if n >= 10:                          # a wrongly dispatched case costs more than triage
+            assert share_right >= mean_conf - 0.10, (lo, hi, n, mean_conf, share_right)
+
+
+def test_higher_confidence_is_more_often_right(measured):
+    conf, right = np.asarray(measured["conf"]), np.asarray(measured["right"])
+    low, high = right[conf < 0.45], right[conf >= 0.45]
+    assert high.mean() >= 0.85 and high.mean() > low.mean() + 0.3
+
+
+@pytest.mark.parametrize("threshold, text, dispatch", [
+    (0.45, "东四北大街18号门口路灯不亮了", True),          # one specific word: ≈ 0.86
+    (0.95, "东四北大街18号门口路灯不亮了", False),         # a stricter centre sends it to triage
+    (0.45, "东四北大街18号门口的大树好像要倒", False),     # one generic word: ≈ 0.39
+    (0.30, "东四北大街18号门口的大树好像要倒", True),
+])
+def test_the_threshold_in_the_rules_decides_with_a_reason(ctx, tmp_path, threshold, text, dispatch):
+    local = context_with(ctx, write_rules(tmp_path, confidence_threshold=threshold), tmp_path)
+    a = analyse(local, text)
+    cls = a["classification"]
+    assert cls.code is not None and a["cell"] is not None
+    if dispatch:
+        assert cls.confidence >= threshold and a["reason"] == ""
+    else:
+        assert cls.confidence < threshold
+        assert a["reason"] == f"分类置信度 {cls.confidence:.2f} 低于阈值 {threshold:.2f}"
+    local.db.dispose()
