@@ -14,22 +14,12 @@ from intake.models import InboundMessage
 from tickets.models import Case, Department, GridCell
 from web.models import User, UserGrid
 import web_support
-from web_support import PASSWORD, csrf, handles, login, make_staff, png, post_form, reset_staff, signed_in
+from web_support import PASSWORD, csrf, handles, login, png, post_form, signed_in, staff, staff_accounts  # noqa: F401 (fixtures)
 
 CALLER = "+8613911112222"
 MASKED = "139****2222"
 MANHOLE = "东四北大街18号门口井盖丢了，晚上很危险"          # the street's office (handles() assigns t_street)
 LITTER = "东四北大街18号有暴露垃圾没人清理"               # 东城区环境卫生服务中心 (t_sanit)
-
-
-@pytest.fixture(scope="session")
-def staff_accounts(ctx):
-    make_staff(ctx)
-
-
-@pytest.fixture
-def staff(ctx, staff_accounts):
-    reset_staff(ctx)
 
 
 def report(client, auth, run_worker, text, call_id, caller=CALLER) -> str:

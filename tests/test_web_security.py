@@ -11,23 +11,13 @@ from sqlalchemy import select
 from tickets.models import Case
 from web.models import PhoneView
 import web_support
-from web_support import META_TOKEN, csrf, login, make_staff, png, reset_staff, signed_in
+from web_support import META_TOKEN, csrf, login, png, signed_in, staff, staff_accounts  # noqa: F401 (fixtures)
 
 CALLER = "+8613955556666"
 MASKED = "139****6666"
 LITTER = "东四北大街18号有暴露垃圾没人清理"      # 东城区环境卫生服务中心 (t_sanit)
 VENDOR = "王府井大街18号有人占道经营卖水果"      # 东城区城管执法局 (t_law)
 SCRIPT = "<script>alert('x')</script>"
-
-
-@pytest.fixture(scope="session")
-def staff_accounts(ctx):
-    make_staff(ctx)
-
-
-@pytest.fixture
-def staff(ctx, staff_accounts):
-    reset_staff(ctx)
 
 
 def report(client, auth, run_worker, text, call_id, caller=CALLER) -> str:

@@ -5,6 +5,7 @@ import re
 import struct
 import zlib
 
+import pytest
 from sqlalchemy import delete, select, update
 
 PASSWORD = "test-pass-2026"
@@ -51,6 +52,17 @@ def reset_staff(ctx) -> None:
         s.execute(PhoneView.__table__.delete())
         s.execute(CasePhoto.__table__.delete())
         s.commit()
+
+
+@pytest.fixture(scope="session")
+def staff_accounts(ctx):
+    make_staff(ctx)
+
+
+@pytest.fixture
+def staff(ctx, staff_accounts):
+    """The staff accounts as make_staff left them (unlocked, known password) before each test."""
+    reset_staff(ctx)
 
 
 def report(client, auth, run_worker, text, call_id, caller) -> str:
