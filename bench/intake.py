@@ -46,9 +46,9 @@ def wait_http(url: str, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            requests.get(url, timeout=1)
+            requests.get(url, timeout=2)
             return
-        except requests.ConnectionError:
+        except requests.RequestException:  # not up yet, or still preloading: try again
             time.sleep(0.1)
     raise RuntimeError(f"{url} did not come up")
 

@@ -35,6 +35,7 @@ SURVEY_KINDS = frozenset({"result", "survey"})
 SEND_SLICE = 0.2   # seconds a notify job sends before it yields to waiting intake jobs
 DRAIN_SLICE = 1.0  # seconds an intake job works before a waiting notify job gets its turn
 GATHER = 0.05      # seconds between the starts of two batches while messages keep coming
+MAX_ATTEMPTS = 3   # a message that fails this often alone goes to a person (status failed)
 
 
 def _place_from_meta(ctx, meta: dict | None):
@@ -301,9 +302,11 @@ def process_messages(ids: list[int]) -> int:
     done = 0
     try:
         with ctx.db.session() as s:
+            # FOR UPDATE SKIP LOCKED (PostgreSQL; SQLite has one writer and ignores it): two
+            # workers that read the same pending ids each take the rows the other has not.
             msgs = s.scalars(select(InboundMessage).where(InboundMessage.id.in_(ids),
                                                           InboundMessage.status == "received")
-                             .order_by(InboundMessage.id)).all()
+                             .order_by(InboundMessage.id).with_for_update(skip_locked=True)).all()
             _Batch(ctx, s).read_ahead(msgs)
             for msg in msgs:
                 _process(ctx, s, msg)
@@ -320,18 +323,24 @@ def process_messages(ids: list[int]) -> int:
 
 
 def _mark_failed(ctx, message_id: int) -> None:
+    """A message that failed alone: left pending for the sweeper to try again (a deadlock, the
+    database going away mid-write), and after MAX_ATTEMPTS given to a person, stored as it came."""
     log.exception("message %s failed", message_id)
     with ctx.db.session() as s:
-        s.execute(update(InboundMessage).where(InboundMessage.id == message_id)
-                  .values(status="failed", reason="处理出错，已记录，待人工处理",
-                          attempts=InboundMessage.attempts + 1))
+        attempts = (s.scalar(select(InboundMessage.attempts).where(InboundMessage.id == message_id)) or 0) + 1
+        values = {"attempts": attempts}
+        if attempts >= MAX_ATTEMPTS:
+            values.update(status="failed", reason="处理出错，已记录，待人工处理")
+        s.execute(update(InboundMessage).where(InboundMessage.id == message_id,
+                                               InboundMessage.status == "received").values(**values))
         s.commit()
 
 
 def _pending_ids(ctx, limit: int) -> list[int]:
     with ctx.db.session() as s:
+        # SKIP LOCKED: not the rows another worker is processing right now (PostgreSQL).
         return list(s.scalars(select(InboundMessage.id).where(InboundMessage.status == "received")
-                              .order_by(InboundMessage.id).limit(limit)))
+                              .order_by(InboundMessage.id).limit(limit).with_for_update(skip_locked=True)))
 
 
 def drain() -> int:
@@ -358,7 +367,7 @@ def drain() -> int:
         done = process_messages(ids)
         total += done
         queue.kick(ctx, queue.NOTIFY)
-        if done == 0 and not _pending_ids(ctx, 1):
+        if done == 0:  # what is left failed (the sweeper retries it) or another worker holds it
             break
         if time.monotonic() - started > DRAIN_SLICE:
             queue.kick(ctx, queue.INTAKE)  # the rest in a new job; without Redis the sweeper kicks it

@@ -76,3 +76,60 @@ def test_new_cases_of_a_batch_are_numbered_in_order_and_acknowledged_with_their_
             assert ack.case_id == m.case_id
             assert re.search(r"\d{8}-\d{6}", ack.text).group(0) == cases[m.case_id].number
         assert sorted(r.phone for r in cases[msgs[0].case_id].reporters) == [REPORTS[0][0], REPORTS[2][0]]
+
+
+def test_two_workers_on_the_same_messages_process_each_once(client, auth, ctx, new_id):
+    """Two worker processes read the same pending ids; each message must still open one case and
+    get one acknowledgement, and none may end as failed (PostgreSQL: SKIP LOCKED; SQLite: one
+    writer, the loser finds the messages done)."""
+    import threading
+
+    roads = ["东四北大街", "王府井大街", "交道口南大街"]
+    ids = []
+    for n in range(60):  # enough for the two to overlap: distinct callers and house numbers
+        text = f"{roads[n % 3]}{n + 1}号{'路灯不亮了' if n % 2 else '有暴露垃圾没人清理'}"
+        r = client.post("/hotline/transcripts", json={"caller": f"+86139000{n:05d}", "text": text,
+                                                      "call_id": new_id()}, headers=auth)
+        ids.append(r.get_json()["message_id"])
+    start = threading.Barrier(2)
+    done: list[int] = []
+
+    def work():
+        start.wait()
+        done.append(process_messages(ids))
+
+    threads = [threading.Thread(target=work) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    with ctx.db.session() as s:
+        msgs = s.scalars(select(InboundMessage).where(InboundMessage.id.in_(ids))).all()
+        assert [m.status for m in msgs if m.status != "done"] == []
+        assert sum(done) == len(ids)
+        acks = s.scalars(select(OutboundMessage).where(OutboundMessage.dedupe_key.in_(
+            [f"ack:{i}" for i in ids]))).all()
+        assert len(acks) == len(ids)  # one each (the dedupe key would refuse a second)
+        assert all(m.case_id for m in msgs)  # similar reports nearby may join one case: each has one
+
+
+def test_a_message_that_keeps_failing_is_retried_then_kept_for_a_person(client, auth, ctx, new_id, monkeypatch):
+    import intake.processing as processing
+
+    r = client.post("/hotline/transcripts", json={"caller": "+8613800000399", "text": "交道口南大街20号路灯不亮了",
+                                                  "call_id": new_id()}, headers=auth)
+    mid = r.get_json()["message_id"]
+    real = processing.analyse
+
+    def broken(ctx_, text, meta=None):  # a fault in the middle of processing, e.g. the database went away
+        raise RuntimeError("injected fault")
+
+    monkeypatch.setattr(processing, "analyse", broken)
+    for attempt in range(1, processing.MAX_ATTEMPTS + 1):
+        assert process_messages([mid]) == 0
+        with ctx.db.session() as s:
+            msg = s.get(InboundMessage, mid)
+            assert msg.attempts == attempt
+            assert msg.status == ("failed" if attempt == processing.MAX_ATTEMPTS else "received")
+    assert "待人工处理" in msg.reason and msg.text == "交道口南大街20号路灯不亮了"   # stored as it came
+    monkeypatch.setattr(processing, "analyse", real)
