@@ -171,13 +171,13 @@ cli.add_command(import_calls)
 from web.users import create_user_command, demo_users_command  # noqa: E402
 cli.add_command(create_user_command)
 cli.add_command(demo_users_command)
-from routing.import_commands import import_gazetteer_command, import_grids_command  # noqa: E402
+from commands.places import import_gazetteer_command, import_grids_command  # noqa: E402
 cli.add_command(import_grids_command)
 cli.add_command(import_gazetteer_command)
 
-from tickets.commands import cases as cases_command  # noqa: E402
+from commands.cases import cases as cases_command  # noqa: E402
 cli.add_command(cases_command)
-from classifiers.commands import evaluate_command, train_command  # noqa: E402
+from commands.classifier import evaluate_command, train_command  # noqa: E402
 cli.add_command(train_command)
 cli.add_command(evaluate_command)
 

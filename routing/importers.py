@@ -4,7 +4,7 @@ Both imports (routing.grid_file, classifiers.gazetteer_file) read and check the 
 write nothing unless it is clean; then they write everything in one transaction with a geo_imports
 row, whose id is the version the running web app and workers compare to pick the new data up
 (routing.grids.GridSource). Importing the same file again changes nothing. The commands that run
-them are in routing.import_commands.
+them are in commands.places.
 """
 from __future__ import annotations
 
