@@ -24,8 +24,11 @@ DATA = Path(__file__).parent / "data" / "category_messages.csv"
 
 @pytest.fixture(scope="module")
 def measured():
-    with open(DATA, newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
+    """Both hand-labelled files: the one the keywords were extended from and the fresh one."""
+    rows = []
+    for path in (DATA, DATA.with_name("category_messages_fresh.csv")):
+        with open(path, newline="", encoding="utf-8") as f:
+            rows += list(csv.DictReader(f))
     classifier = KeywordClassifier(load_rules(Config().rules_path))
     return measure(classifier, [r["text"] for r in rows], [r["code"] or None for r in rows])
 
@@ -53,9 +56,9 @@ def test_higher_confidence_is_more_often_right(measured):
 
 
 @pytest.mark.parametrize("threshold, text, dispatch", [
-    (0.45, "东四北大街18号门口路灯不亮了", True),          # one specific word: ≈ 0.86
+    (0.45, "东四北大街18号门口路灯不亮了", True),          # one specific word: ≈ 0.90
     (0.95, "东四北大街18号门口路灯不亮了", False),         # a stricter centre sends it to triage
-    (0.45, "东四北大街18号门口的大树好像要倒", False),     # one generic word: ≈ 0.39
+    (0.45, "东四北大街18号门口的大树好像要倒", False),     # one generic word: ≈ 0.43
     (0.30, "东四北大街18号门口的大树好像要倒", True),
 ])
 def test_the_threshold_in_the_rules_decides_with_a_reason(ctx, tmp_path, threshold, text, dispatch):
@@ -69,3 +72,19 @@ def test_the_threshold_in_the_rules_decides_with_a_reason(ctx, tmp_path, thresho
         assert cls.confidence < threshold
         assert a["reason"] == f"分类置信度 {cls.confidence:.2f} 低于阈值 {threshold:.2f}"
     local.db.dispose()
+
+
+def test_messages_the_keywords_were_not_tuned_on():
+    """tests/data/category_messages_fresh.csv was written before the keyword lists were last
+    extended from the misses of category_messages.csv, and is never tuned on: what the rules do on
+    words nobody fitted them to. (2026-12-06: 0.750 right before that extension, 0.800 after.)"""
+    with open(DATA.with_name("category_messages_fresh.csv"), newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    rules = load_rules(Config().rules_path)
+    codes = {c.code for c in rules.categories}
+    assert len(rows) >= 50 and all(r["code"] in codes for r in rows if r["code"])
+    m = measure(KeywordClassifier(rules), [r["text"] for r in rows], [r["code"] or None for r in rows])
+    conf, right = np.asarray(m["conf"]), np.asarray(m["right"])
+    sent = conf >= rules.settings["confidence_threshold"]
+    assert m["accuracy"] >= 0.75
+    assert right[sent].mean() >= 0.85       # what is dispatched without a person is mostly right
