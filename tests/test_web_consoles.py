@@ -313,6 +313,11 @@ def test_dashboard_heat_map_trends_and_evaluation(app, client, auth, run_worker,
     cell = client.get(f"/api/cases/{number}", headers=auth).get_json()["grid_code"]
     assert dict(counted)[cell] == "1"
     assert number in chief.get(f"/centre/cases?grid={cell}").get_data(as_text=True)
+    # the department's 立案数 links to the cases behind it: this one, not the other department's
+    link = re.search(r'<a href="(/centre/cases\?[^"]*department=\d+[^"]*)">东城区环境卫生服务中心</a>', page)
+    behind = chief.get(link.group(1).replace("&amp;", "&")).get_data(as_text=True)
+    assert number in behind and "交道口南大街20号" not in behind
+    assert "交道口南大街20号" in chief.get("/centre/cases").get_data(as_text=True)  # the list shows places
     assert "<polyline" in page  # the 30-day trend
     by_street = chief.get("/centre/dashboard?by=street").get_data(as_text=True)
     assert "街道" in by_street

@@ -74,7 +74,8 @@ def todo():
 @bp.get("/centre/cases")
 @roles_required(*CENTRE)
 def cases():
-    """Cases filtered by cell, community, street and status, filed in a month (links from the dashboard)."""
+    """Cases filtered by cell, community, street, department and status, filed in a month (links from
+    the dashboard: the cases behind a row's 立案数)."""
     ctx = _ctx()
     month, start, end = indicators.month_bounds(request.args.get("month"), ctx.config.timezone)
     q = select(Case).where(Case.created_at >= start, Case.created_at < end)
@@ -83,6 +84,8 @@ def cases():
     for arg, column in (("street", GridCell.street_code), ("community", GridCell.community_code)):
         if request.args.get(arg):
             q = q.where(Case.grid_code.in_(select(GridCell.code).where(column == request.args[arg])))
+    if request.args.get("department", "").isdigit():
+        q = q.where(Case.department_id == int(request.args["department"]))
     if request.args.get("status"):
         q = q.where(Case.status == request.args["status"])
     with ctx.db.session() as s:
