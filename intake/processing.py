@@ -50,13 +50,15 @@ def _place_from_meta(ctx, meta: dict | None):
     return Place(label, "coordinates", lon, lat, 1.0, label[:200]), ctx.grids.cell_at(lon, lat)
 
 
-def analyse(ctx, text: str, meta: dict | None = None) -> dict:
+def analyse(ctx, text: str, meta: dict | None = None, classification=None) -> dict:
     """Classification, place and cell for a text: what the pipeline and `gridline classify` show.
 
     "place_unclear" says the category is settled and only the place is missing or ambiguous:
-    that is what the citizen can be asked about.
+    that is what the citizen can be asked about. `classification`: the text's, when a batch
+    classified it already (classify_many: the model's arithmetic once for the batch).
     """
-    cls = ctx.classifier.classify(text)   # any text: odd input comes back with a reason (triage)
+    # any text: odd input comes back with a reason (triage)
+    cls = classification if classification is not None else ctx.classifier.classify(text)
     place, cell = _place_from_meta(ctx, meta or {})
     if place is None:
         place = ctx.gazetteer.find(prepare(text[:MAX_TEXT]).text)   # no lone surrogates, no control chars
@@ -149,7 +151,7 @@ def _triage(ctx, s, msg: InboundMessage, reason: str) -> None:
 
 def _report(ctx, s, conv, msg: InboundMessage) -> None:
     msg.kind = "report"
-    a = analyse(ctx, msg.text, msg.meta)
+    a = analyse(ctx, msg.text, msg.meta, _Batch.of(s).classified.pop(msg.id, None))
     if not a["reason"]:
         _open(ctx, s, msg, a, msg.text)
     elif a["place_unclear"] and conversation.can_ask(ctx, s, msg):
@@ -165,7 +167,8 @@ def _answer(ctx, s, conv, msg: InboundMessage) -> None:
     if held is None:  # the held report was handled meanwhile (an operator took it)
         _report(ctx, s, conv, msg)
         return
-    own, first = analyse(ctx, msg.text, msg.meta), analyse(ctx, held.text, held.meta)
+    own = analyse(ctx, msg.text, msg.meta, _Batch.of(s).classified.pop(msg.id, None))
+    first = analyse(ctx, held.text, held.meta)
     if not own["reason"] and own["classification"].code != first["classification"].code:
         # A different, complete report of its own: not the answer. The held one keeps waiting.
         conv.held_message_id, conv.ask_until = held.id, until
@@ -208,6 +211,7 @@ class _Batch:
         self.acks: list = []    # (outbound row, case, template fields): text once the case has its number
         self.links: list = []   # (row, case): row.case_id once the case has its id
         self.conversations: dict = {}  # (channel, sender) → Conversation, read once for the batch
+        self.classified: dict = {}     # message id → Classification, taken (once) by its report
         numbers.defer(s)
         batch_duplicates(s)
         s.info[self.KEY] = self
@@ -239,6 +243,9 @@ class _Batch:
                       if r.id <= m.id and r.received_at > m.received_at - conversation.FLOOD_WINDOW)
             for m in msgs}
         outbox.expect_keys(s, [f"{kind}:{m.id}" for m in msgs for kind in _BATCH_REPLY_KINDS])
+        # Every text at once (a survey answer "1" costs next to nothing): with a trained model the
+        # batch's arithmetic is shared, about twice the rate of one message at a time.
+        self.classified = dict(zip((m.id for m in msgs), self.ctx.classifier.classify_many([m.text for m in msgs])))
 
     @classmethod
     def of(cls, s) -> "_Batch":
