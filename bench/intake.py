@@ -147,6 +147,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=8, help="threads per gunicorn process (gridline run: 8)")
     args = ap.parse_args()
 
+    from bench.pgdb import ensure_database
     from store.db import Database
     from store.migrate import upgrade
     from store.redis_server import EmbeddedRedis, free_port
@@ -161,8 +162,9 @@ def main() -> None:
     env = dict(os.environ, DATABASE_URL=db_url, REDIS_URL=redis_url, GRIDLINE_VAR_DIR=str(var),
                GRIDLINE_API_TOKEN="bench-token")
     os.environ.update(env)
-    db = Database(db_url)
+    db = Database(db_url)                        # connects on first use
     if db_url.startswith("postgresql"):
+        ensure_database(db_url)
         with db.engine.begin() as conn:
             conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
     upgrade(db_url)

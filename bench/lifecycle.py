@@ -34,6 +34,7 @@ import psycopg  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
+from bench.pgdb import ensure_database  # noqa: E402
 from config import Config  # noqa: E402
 from intake.context import Context  # noqa: E402
 from tickets import clock, deadline, sla_scan, stats  # noqa: E402
@@ -63,15 +64,6 @@ class ShanghaiEnv(Env):
 
     def utc(self, local: datetime) -> datetime:
         return local - EIGHT_HOURS
-
-
-def ensure_database(url: str) -> None:
-    from sqlalchemy.engine import make_url
-    u = make_url(url)
-    admin = u.set(database="postgres").render_as_string(hide_password=False).replace("+psycopg", "")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (u.database,)).fetchone():
-            conn.execute(f'CREATE DATABASE "{u.database}"')
 
 
 def fresh_schema(url: str) -> None:
