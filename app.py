@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import Flask
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from config import Config
 from intake.context import Context
@@ -45,5 +46,14 @@ def create_app(ctx: Context | None = None) -> Flask:
     @app.errorhandler(405)
     def _method(_exc):
         return error_response(405, "method_not_allowed", "不支持该请求方法")
+
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(InterfaceError)
+    def _database_down(exc):
+        # The message was not stored: say so, so the sender (a provider, the hotline client)
+        # retries it, rather than a bare 500 that reads like a bug.
+        app.logger.error("database unavailable: %s", exc)
+        body, status = error_response(503, "database_unavailable", "数据库暂时不可用，消息未保存，请稍后重试")
+        return body, status, {"Retry-After": "30"}
 
     return app

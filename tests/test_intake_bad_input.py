@@ -71,3 +71,22 @@ def test_healthz_reports_database_redis_and_workers(client):
     assert r.status_code == 200
     body = r.get_json()
     assert body["database"] == "ok" and body["redis"] == "ok" and "workers" in body
+
+
+def test_with_the_database_down_the_sender_is_told_to_retry(ctx, auth, new_id):
+    from app import create_app
+    from store.redis_server import free_port
+    down = Config(var_dir=ctx.config.var_dir, redis_url=ctx.config.redis_url, api_token=ctx.config.api_token,
+                  database_url=f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/gone?connect_timeout=2")
+    client = create_app(Context(down)).test_client()
+    call_id = new_id()
+    body = {"caller": "+8613800000004", "text": "王府井大街18号井盖丢了", "call_id": call_id}
+    r = client.post("/hotline/transcripts", json=body, headers=auth)
+    assert r.status_code == 503 and r.headers["Retry-After"] == "30"
+    assert r.get_json()["error"] == "database_unavailable" and "请稍后重试" in r.get_json()["message"]
+    # The retry, once the database answers, is stored as one message.
+    up = create_app(ctx).test_client()
+    first = up.post("/hotline/transcripts", json=body, headers=auth)
+    again = up.post("/hotline/transcripts", json=body, headers=auth)
+    assert first.status_code == again.status_code == 202
+    assert first.get_json()["message_id"] == again.get_json()["message_id"]
