@@ -8,6 +8,10 @@ through either path, is still one message. Only with both down is the sender tol
 
 A record is taken with LMOVE onto a "taking" list and removed only after it is stored, so a sweeper
 that dies half-way leaves it to be taken again, never lost.
+
+Not wired in yet: intake.service.receive does not call push, and the sweeper does not call
+drain (receive has no `spool` argument). Until it is, a database outage answers 503 with
+Retry-After (app.py) and the sender keeps the message and retries.
 """
 from __future__ import annotations
 
