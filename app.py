@@ -1,11 +1,11 @@
 """Gridline's Flask application factory (the `gridline` command line is cli.py)."""
 from __future__ import annotations
 
-from flask import Flask
-from sqlalchemy.exc import InterfaceError, OperationalError
+from flask import Flask, jsonify
 
 from config import Config
 from intake.context import Context
+from intake.service import DATABASE_DOWN, SPOOLED_NOTICE, Spooled
 from web.http import BadRequest, error_response
 
 
@@ -47,13 +47,19 @@ def create_app(ctx: Context | None = None) -> Flask:
     def _method(_exc):
         return error_response(405, "method_not_allowed", "不支持该请求方法")
 
-    @app.errorhandler(OperationalError)
-    @app.errorhandler(InterfaceError)
     def _database_down(exc):
-        # The message was not stored: say so, so the sender (a provider, the hotline client)
-        # retries it, rather than a bare 500 that reads like a bug.
+        # Not stored, and not spooled either (Redis is down too, or this was no intake): say so,
+        # so the sender (a provider, the hotline client) retries, rather than a bare 500.
         app.logger.error("database unavailable: %s", exc)
         body, status = error_response(503, "database_unavailable", "数据库暂时不可用，消息未保存，请稍后重试")
         return body, status, {"Retry-After": "30"}
+
+    for error in DATABASE_DOWN:
+        app.register_error_handler(error, _database_down)
+
+    @app.errorhandler(Spooled)
+    def _spooled(_exc: Spooled):
+        # A channel without its own answer for a spooled message: kept, it will be filed.
+        return jsonify({"message_id": None, "spooled": True, "message": SPOOLED_NOTICE}), 202
 
     return app

@@ -47,6 +47,7 @@ def validate_transcript(data: dict, require_call_id: bool = False) -> tuple[str,
 @require_token
 def post_transcript():
     caller, text, call_id = validate_transcript(json_body(request, MAX_BODY))
+    # With the database down the transcript is spooled: app.py answers 202 {"spooled": true, …}.
     msg, created = service.receive(current_app.extensions["gridline"], "hotline", call_id, caller, text,
                                    {"operator": request.headers.get("X-Operator", "")})
     return jsonify({"message_id": msg.id, "duplicate": not created}), 202

@@ -166,7 +166,8 @@ def import_calls_file(ctx, path: Path, fmt: str | None = None, encoding: str = "
             meta = {"operator": "import", "source": path.name, "line": line}
             if call_time:
                 meta["call_time"] = call_time
-            msg, created = service.receive(ctx, "hotline", call_id, caller, text, meta)
+            # Not spooled with the database down: the file is the copy, and running it again is safe.
+            msg, created = service.receive(ctx, "hotline", call_id, caller, text, meta, spool_when_down=False)
             if created:
                 summary.accepted += 1
             elif msg.sender == caller and msg.text == text:
@@ -206,6 +207,9 @@ def import_calls(file: Path, fmt: str | None, encoding: str, as_json: bool, no_p
         summary = import_calls_file(get(), file, fmt, encoding, show_progress=not no_progress)
     except ImportFileError as exc:
         raise click.ClickException(str(exc)) from None
+    except service.DATABASE_DOWN as exc:
+        raise click.ClickException(f"数据库暂时不可用（{exc.__class__.__name__}），导入中止；"
+                                   "数据库恢复后重新导入同一文件即可，已导入的不会重复") from None
     if as_json:
         click.echo(json.dumps(summary.as_dict(), ensure_ascii=False))
     else:

@@ -48,6 +48,11 @@ ITEM_TAGS = {"services": "service", "service_requests": "request", "attributes":
              "endpoints": "endpoint", "formats": "format", "errors": "error"}
 
 
+SPOOLED_NOTICE = ("已受理：系统正在恢复，请求已保存，稍后自动立案；稍后以相同内容再次提交即可取得 token。"
+                  " Accepted: the request is saved and will be filed shortly;"
+                  " post the same request again later to get its token.")
+
+
 class Open311Error(Exception):
     def __init__(self, status: int, *descriptions: str):
         super().__init__("; ".join(descriptions))
@@ -280,7 +285,11 @@ def post_request(fmt: str):
         if address:
             meta["address"] = address
     sender = phone or "open311:" + (person["account_id"] or person["device_id"] or person["email"] or "anonymous")
-    msg, _ = service.receive(ctx, CHANNEL, _request_key(values), sender[:64], text, meta)
+    try:
+        msg, _ = service.receive(ctx, CHANNEL, _request_key(values), sender[:64], text, meta)
+    except service.Spooled:  # kept in Redis until the database is back; the same POST then gives the token
+        return render(fmt, "service_requests", [{"service_notice": SPOOLED_NOTICE,
+                                                 "account_id": person["account_id"] or None}], 202)
     answer = {"service_notice": "已受理，正在分拣派遣；凭 token 查询案卷号", "account_id": person["account_id"] or None}
     number = _case_number(msg.case_id)
     if number:  # a client's retry after the case opened: the real id, not the token

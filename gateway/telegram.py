@@ -4,7 +4,9 @@ Every update is stored before we answer 200, once per update_id (Telegram retrie
 it gets a 2xx and holds back the ones behind it, so one bad update must never make us fail). What
 is a report goes to the pipeline through intake.service.receive; commands, contacts and update
 types we do not handle are stored for audit with their outcome, and any reply goes through the
-outbox (channel "telegram", to = the chat id) so it is sent once, by the worker.
+outbox (channel "telegram", to = the chat id) so it is sent once, by the worker. With the database
+down, what goes to the pipeline waits in Redis (intake.spool, outcome "spooled") and gets its 200;
+the other updates answer 503 and Telegram sends them again.
 
     text                → a report, an answer to our question, a survey answer (the keyboard's
                           "3 不满意") or a status query: the conversation decides, from the text as sent
@@ -123,7 +125,16 @@ def handle_update(ctx, data: dict) -> str:
                        Reply("unsupported", UNSUPPORTED))
     if len(text) > MAX_TEXT:  # kept whole; the conversation sends it to a person instead of guessing
         meta["too_long"] = len(text)
-    _, created = service.receive(ctx, CHANNEL, str(update_id), sender, text, meta)
+    return _to_pipeline(ctx, update_id, sender, text, meta)
+
+
+def _to_pipeline(ctx, update_id: int, sender: str, text: str, meta: dict) -> str:
+    """Store the update for the worker: received, duplicate, or spooled (the database is down and
+    it waits in Redis; Telegram gets its 200 all the same and the sweeper stores it later)."""
+    try:
+        _, created = service.receive(ctx, CHANNEL, str(update_id), sender, text, meta)
+    except service.Spooled:
+        return "spooled"
     return "received" if created else "duplicate"
 
 
@@ -138,8 +149,11 @@ def _meta(update_id: int, msg) -> dict:
 
 
 def _remembered_phone(ctx, chat_id: int) -> str:
-    with ctx.db.session() as s:
-        return s.scalar(select(TelegramChat.phone).where(TelegramChat.chat_id == chat_id)) or ""
+    try:
+        with ctx.db.session() as s:
+            return s.scalar(select(TelegramChat.phone).where(TelegramChat.chat_id == chat_id)) or ""
+    except service.DATABASE_DOWN:  # only a note in meta: the report itself can still be spooled
+        return ""
 
 
 def _contact(ctx, update_id: int, msg, meta: dict) -> str:
@@ -172,8 +186,7 @@ def _command(ctx, update_id: int, sender: str, text: str, meta: dict, name: str,
                        Reply("telegram_welcome", _template(ctx, "telegram_welcome", WELCOME)))
     if name == "status":  # the conversation answers status queries for every channel: ask it in its words
         meta["text_as_sent"] = text
-        _, created = service.receive(ctx, CHANNEL, str(update_id), sender, f"查询{arg}", meta)
-        return "received" if created else "duplicate"
+        return _to_pipeline(ctx, update_id, sender, f"查询{arg}", meta)
     return _record(ctx, update_id, sender, text, meta, "ignored", f"未知命令 /{name}", Reply("unsupported", UNSUPPORTED))
 
 

@@ -5,7 +5,8 @@ the public URL Twilio calls, GRIDLINE_PUBLIC_URL + the path: behind a reverse pr
 request.url is the internal address and would never match. An incoming message is stored once per
 MessageSid (Twilio retries) and answered with empty TwiML at once; replies go out through the
 outbox. MMS media (NumMedia, MediaUrlN, MediaContentTypeN) are kept in the message's meta, and the
-images become the case's photos.
+images become the case's photos. With the database down the message waits in Redis (intake.spool)
+and is answered the same way: Twilio does not retry an incoming-message webhook that failed.
 """
 from __future__ import annotations
 
@@ -120,9 +121,12 @@ def incoming():
     text = form.get("Body", "")
     if len(text) > MAX_TEXT:
         meta["too_long"] = len(text)
-    msg, created = service.receive(_ctx(), CHANNEL, sid, sender, text, meta)
-    if not created:
-        log.info("Twilio retry of %s: already stored as message %s", sid, msg.id)
+    try:
+        msg, created = service.receive(_ctx(), CHANNEL, sid, sender, text, meta)
+        if not created:
+            log.info("Twilio retry of %s: already stored as message %s", sid, msg.id)
+    except service.Spooled:
+        pass  # the database is down, the message waits in Redis: Twilio does not retry a 503, so 200
     return Response(str(MessagingResponse()), status=200, mimetype="application/xml")
 
 

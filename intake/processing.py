@@ -18,7 +18,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from classifiers.places import Place
 from classifiers.textprep import prepare
-from intake import context, conversation, queue
+from intake import context, conversation, queue, spool
 from intake.models import Conversation, InboundMessage
 from notify import outbox
 from notify.models import OutboundMessage
@@ -447,9 +447,11 @@ def deliver_outbox() -> int:
 
 
 def sweep(min_age_seconds: float = 2.0) -> dict:
-    """Kick the jobs for work that waited too long (Redis was down, a kick was lost), send held
-    reports whose ask-back expired to triage, and show sends a dead worker left half done."""
+    """Store what the database-down spool kept (intake.spool), kick the jobs for work that waited
+    too long (Redis was down, a kick was lost), send held reports whose ask-back expired to triage,
+    and show sends a dead worker left half done."""
     ctx = context.get()
+    spooled = spool.drain(ctx)  # first: a stored spooled message is then pending like any other
     now = utcnow()
     cutoff = now - timedelta(seconds=min_age_seconds)
     channels = list(backends(ctx)["backends"])
@@ -470,4 +472,6 @@ def sweep(min_age_seconds: float = 2.0) -> dict:
         kicked[queue.NOTIFY] = queue.kick(ctx, queue.NOTIFY)
     if expired or stuck:
         kicked.update(expired_ask_backs=expired, stuck_sends=stuck)
+    if spooled:
+        kicked["spooled"] = spooled
     return kicked

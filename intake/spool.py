@@ -6,17 +6,24 @@ message is pushed, whole, onto a Redis list, and the sweeper stores it through i
 once the database answers again — the same insert, so a provider's retry of the same id, arriving
 through either path, is still one message. Only with both down is the sender told to retry (503).
 
-A record is taken with LMOVE onto a "taking" list and removed only after it is stored, so a sweeper
-that dies half-way leaves it to be taken again, never lost.
+intake.service.receive pushes when its insert fails with a connection error and raises Spooled;
+the channels answer "accepted" (Twilio and Telegram 200, the hotline API and Open311 202). The
+worker's sweeper (intake.processing.sweep) calls drain first on every round; drain calls receive
+with spool_when_down=False, so while the database is still down it stops instead of re-spooling.
+A stored message keeps the time it arrived (received_at = spooled_at) and is then processed like
+any other: case, acknowledgement SMS with the case number. /metrics shows gridline_spool_messages.
 
-Not wired in yet: intake.service.receive does not call push, and the sweeper does not call
-drain (receive has no `spool` argument). Until it is, a database outage answers 503 with
-Retry-After (app.py) and the sender keeps the message and retries.
+A record is taken with LMOVE onto a "taking" list and removed only after it is stored, so a sweeper
+that dies half-way leaves it to be taken again, never lost. A record the database refuses for
+another reason than being down (a constraint) is moved to a "failed" list for a person and logged,
+so it does not hold up the records behind it; it still counts in waiting().
 """
 from __future__ import annotations
 
 import json
 import logging
+
+from datetime import datetime
 
 import redis
 from sqlalchemy.exc import SQLAlchemyError
@@ -27,6 +34,7 @@ log = logging.getLogger("gridline.spool")
 
 PENDING = "gridline:spool"
 TAKING = "gridline:spool:taking"
+FAILED = "gridline:spool:failed"
 
 
 def push(ctx, channel: str, external_id: str, sender: str, text: str, meta: dict | None) -> bool:
@@ -45,14 +53,17 @@ def push(ctx, channel: str, external_id: str, sender: str, text: str, meta: dict
 
 def waiting(ctx) -> int:
     try:
-        return int(ctx.redis.llen(PENDING)) + int(ctx.redis.llen(TAKING)) if ctx.redis is not None else 0
+        return sum(int(ctx.redis.llen(key)) for key in (PENDING, TAKING, FAILED)) if ctx.redis is not None else 0
     except redis.RedisError:
         return 0
 
 
 def drain(ctx, limit: int = 10_000) -> int:
-    """Store what waits in the spool (the sweeper calls this). Stops at the first database error."""
-    from intake.service import receive
+    """Store what waits in the spool (the sweeper calls this), oldest first; returns how many.
+
+    Stops at the first sign that the database is still down (the record waits for the next sweep).
+    """
+    from intake.service import DATABASE_DOWN, receive
     if ctx.redis is None:
         return 0
     stored = 0
@@ -66,12 +77,20 @@ def drain(ctx, limit: int = 10_000) -> int:
                 break
             record = json.loads(raw)
             meta = {**record["meta"], "spooled_at": record["spooled_at"]}
-            _msg, _created = receive(ctx, record["channel"], record["external_id"], record["sender"],
-                                     record["text"], meta, spool=False)
+            try:
+                receive(ctx, record["channel"], record["external_id"], record["sender"], record["text"], meta,
+                        spool_when_down=False, received_at=datetime.fromisoformat(record["spooled_at"]))
+            except DATABASE_DOWN:
+                raise
+            except SQLAlchemyError as exc:
+                log.error("spooled %s %s refused by the database, kept in %s: %s", record["channel"],
+                          record["external_id"], FAILED, exc)
+                ctx.redis.lpush(FAILED, raw)
+            else:
+                stored += 1
             ctx.redis.lrem(TAKING, 1, raw)
-            stored += 1
     except redis.RedisError as exc:
         log.warning("spool not drained (Redis): %s", exc)
-    except SQLAlchemyError as exc:  # still down: the record waits in "taking" for the next sweep
+    except DATABASE_DOWN as exc:  # still down: the record waits in "taking" for the next sweep
         log.warning("spool not drained (database): %s", exc)
     return stored

@@ -7,6 +7,7 @@ from rq import Worker
 from sqlalchemy import select, text
 from sqlalchemy.orm import selectinload
 
+from intake import spool
 from intake.models import InboundMessage
 from notify.models import OutboundMessage
 from store.db import utcnow
@@ -39,6 +40,7 @@ def healthz():
         try:
             ctx.redis.ping()
             state["workers"] = len(Worker.all(connection=ctx.redis))
+            state["spooled"] = spool.waiting(ctx)  # messages kept while the database was down
         except redis.RedisError as exc:
             state["redis"] = f"error: {exc.__class__.__name__}"
     ok = state["database"] == "ok"

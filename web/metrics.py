@@ -2,7 +2,8 @@
 
 Every figure is one COUNT … GROUP BY on an indexed column, or a Redis list length, asked when
 Prometheus scrapes: nothing is counted by hand, so several web nodes report the same numbers and
-a restart loses nothing. A Redis that does not answer shows as gridline_redis_up 0, not as an error.
+a restart loses nothing. A Redis that does not answer shows as gridline_redis_up 0, a database that
+does not answer as gridline_database_up 0 (with the Redis gauges, among them the spool), not as errors.
 """
 from __future__ import annotations
 
@@ -14,8 +15,9 @@ from prometheus_client.exposition import choose_encoder
 from rq import Queue
 from sqlalchemy import func, select
 
-from intake import queue
+from intake import queue, spool
 from intake.models import InboundMessage
+from intake.service import DATABASE_DOWN
 from notify.models import OutboundMessage
 from store.db import utcnow
 from tickets.lifecycle import CLOCK_RUNNING
@@ -32,6 +34,16 @@ class GridlineCollector:
         self.ctx = ctx
 
     def collect(self):
+        try:
+            database = list(self._database())
+        except DATABASE_DOWN:  # the scrape still answers: the spool gauge is what matters then
+            database = []
+        yield GaugeMetricFamily("gridline_database_up", "1 when the database answered this scrape.",
+                                value=1 if database else 0)
+        yield from database
+        yield from self._redis()
+
+    def _database(self):
         with self.ctx.db.session() as s:
             yield _grouped(s, "gridline_inbound_messages", "Stored inbound messages by channel and status.",
                            ("channel", "status"), InboundMessage.channel, InboundMessage.status)
@@ -42,7 +54,6 @@ class GridlineCollector:
                                     value=overdue or 0)
             yield _grouped(s, "gridline_outbox_messages", "Outbox rows by channel and status.",
                            ("channel", "status"), OutboundMessage.channel, OutboundMessage.status)
-        yield from self._redis()
 
     def _redis(self):
         up = GaugeMetricFamily("gridline_redis_up", "1 when Redis answered this scrape.")
@@ -55,15 +66,13 @@ class GridlineCollector:
                 raise redis.ConnectionError("REDIS_URL not configured")
             for name in (queue.INTAKE, queue.NOTIFY):
                 waiting.add_metric([name], Queue(name, connection=conn).count)
-            spool = _spool()
-            if spool is not None:
-                spooled.add_metric([], spool.waiting(self.ctx))
+            spooled.add_metric([], spool.waiting(self.ctx))
         except redis.RedisError:
             up.add_metric([], 0)
             yield up
             return
         up.add_metric([], 1)
-        yield from (up, waiting, *([spooled] if spooled.samples else []))
+        yield from (up, waiting, spooled)
 
 
 def _grouped(session, name: str, doc: str, labels: tuple[str, ...], *columns) -> GaugeMetricFamily:
@@ -72,14 +81,6 @@ def _grouped(session, name: str, doc: str, labels: tuple[str, ...], *columns) ->
     for *values, count in rows:
         gauge.add_metric([str(v) for v in values], count)
     return gauge
-
-
-def _spool():
-    try:
-        from intake import spool
-    except ImportError:  # a deployment without the database-down spool
-        return None
-    return spool
 
 
 @bp.get("/metrics")

@@ -125,7 +125,11 @@ def submit():
                                categories=_categories(ctx), form=form, errors=errors), 422
     suggested = {k: form.get(f"suggested_{k}", "")[:20] for k in ("category_code", "grid_code")}
     meta = {"operator": current_user.username, "corrections": corrections, "suggested": suggested}
-    msg, created = service.receive(ctx, "hotline", call_id, caller, text, meta)
+    try:
+        msg, created = service.receive(ctx, "hotline", call_id, caller, text, meta)
+    except service.Spooled:  # no record page yet: it is filed when the database is back
+        flash("数据库暂时不可用：这通电话已暂存，恢复后自动立案，来电人会收到案卷号短信")
+        return redirect(url_for("operator.entry"))
     flash("已提交，正在立案派遣" if created else "这通电话已经登记过（同一来电编号），未重复提交")
     return redirect(url_for("operator.call", message_id=msg.id))
 

@@ -70,10 +70,13 @@ def send():
         return error_response(413, "text_too_long", f"短信过长（{len(text)} 字，上限 {MAX_TEXT} 字）")
     number = _number()
     sid = "SM" + uuid.uuid4().hex  # the shape of a Twilio MessageSid: SM + 32 hex digits
-    msg, _created = service.receive(_ctx(), "sms", sid, number, text, {"MessageSid": sid, "demo": True})
+    try:
+        msg, _created = service.receive(_ctx(), "sms", sid, number, text, {"MessageSid": sid, "demo": True})
+    except service.Spooled:  # as a real SMS: kept in Redis, stored and answered when the database is back
+        msg = None
     if not request.is_json:
         return redirect(url_for("phone.page"))
-    return jsonify({"message_id": msg.id, "sid": sid})
+    return jsonify({"message_id": msg.id if msg else None, "sid": sid, "spooled": msg is None}), 200 if msg else 202
 
 
 @bp.get("/phone/thread")
