@@ -69,6 +69,10 @@ class CombinedClassifier:
         self._label_of: dict[str, str] = {}       # a target's model label (the first, if several)
         for t, i in grouped:
             self._label_of.setdefault(self.targets[t], labels[i])
+        # Label j → target index, when that is one to one (else None: _per_target sums them).
+        self._bijection = ([self._index[t] for t in target]
+                           if None not in target and len(set(target)) == len(target) else None)
+        self._label_by_target = np.argsort(self._bijection).tolist() if self._bijection else None
         self._dept_of = {c.code: rules.department_for(c.code, None, None)[0] for c in rules.categories}
 
     @classmethod
@@ -83,8 +87,7 @@ class CombinedClassifier:
         kw = self.keywords.classify_prepared(prepared.text, tokens)
         vector = self.model.vector(prepared.text, tokens)
         if len(vector.cols):            # the model knows some of the words: it has a say
-            P, top3 = self._per_target(self.model.calibrated(vector)[None, :])
-            kw = self._combine(kw, P[0], top3[0], vector)
+            kw = self._combine(kw, *self._one_per_target(vector), vector)
         if prepared.reason:
             kw.reason = prepared.reason
         return kw
@@ -100,7 +103,8 @@ class CombinedClassifier:
         tokens = [tokenize(prepared[i].text) for i in todo]
         X, n_words = self.model.matrix([prepared[i].text for i in todo], tokens)
         known = np.diff(X.indptr)
-        P, top3 = self._per_target(self.model.calibrated_many(self.model.scores_many(X), known))
+        S = self.model.scores_many(X)
+        P, top3 = self._per_target(self.model.calibrated_many(S, known), S)
         for r, (i, tk) in enumerate(zip(todo, tokens)):
             kw = self.keywords.classify_prepared(prepared[i].text, tk)
             if known[r]:
@@ -111,15 +115,28 @@ class CombinedClassifier:
             out[i] = kw
         return out
 
-    def _per_target(self, P: np.ndarray) -> tuple[np.ndarray, list]:
+    def _per_target(self, P: np.ndarray, S: np.ndarray | None = None) -> tuple[np.ndarray, list]:
         """The model's probabilities per target (code or department; rows × targets) and each
-        row's three best [(target index, probability)], for a whole batch in a few numpy calls."""
+        row's three best [(target index, probability)], for a whole batch in a few numpy calls.
+        With one label per target, the raw scores `S` rank them: the same order as the
+        probabilities, and far-off labels whose probabilities are all 0.0 keep their order."""
         P = np.add.reduceat(P[:, self._columns], self._starts, axis=1)
+        R = S[:, self._columns] if S is not None and self._bijection is not None else P
         k = min(3, P.shape[1])
-        best = np.argpartition(-P, k - 1, axis=1)[:, :k] if P.shape[1] > k else np.tile(np.arange(k), (len(P), 1))
-        values = np.take_along_axis(P, best, 1)
-        return P, [sorted(zip(i, v), key=lambda iv: (-iv[1], iv[0]))
-                   for i, v in zip(best.tolist(), values.tolist())]
+        best = np.argpartition(-R, k - 1, axis=1)[:, :k] if P.shape[1] > k else np.tile(np.arange(k), (len(P), 1))
+        ranks, values = np.take_along_axis(R, best, 1).tolist(), np.take_along_axis(P, best, 1).tolist()
+        return P, [[(i, v) for _, i, v in sorted(zip((-r for r in rs), ii, vs))]
+                   for rs, ii, vs in zip(ranks, best.tolist(), values)]
+
+    def _one_per_target(self, vector: Vector) -> tuple:
+        """`_per_target` for one message; when each label names its own target (the usual case)
+        without a numpy call beyond the model's own."""
+        if self._bijection is None:
+            P, top3 = self._per_target(self.model.calibrated(vector)[None, :])
+            return P[0], top3[0]
+        p, best = self.model.calibrated_list(vector)
+        to_target = self._bijection
+        return [p[j] for j in self._label_by_target], [(to_target[j], p[j]) for j in best]
 
     def _combine(self, kw: Classification, p: np.ndarray, top3: list, vector) -> Classification:
         return (self._by_category if self.kind == "category" else self._by_department)(kw, p, top3, vector)

@@ -28,6 +28,7 @@ import math
 import os
 import re
 from collections import Counter
+from itertools import repeat
 from typing import NamedTuple
 
 import json
@@ -287,8 +288,193 @@ class TextModel:
         return self.scores_many(X), np.diff(X.indptr)
 
     def _lookups(self) -> None:
-        self._wget, self._cget = self.words.vocabulary.get, self.chars.vocabulary.get
+        offset = len(self.words.vocabulary)       # n-grams are looked up by their column
+        self._wget = self.words.vocabulary.get
+        self._cget_shifted = {g: i + offset for g, i in self.chars.vocabulary.items()}.get
         self._idf = np.concatenate((self.words.idf, self.chars.idf))
+        self._idf_list = self._idf.tolist()
+
+    def vector(self, text: str, tokens: list[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(feature ids, tf-idf values) of one text; plain numpy, no per-call scipy overhead.
+        `tokens`: the text's jieba words when the caller has them (word features only)."""
+        grams = _words(text, tokens) if self.analyzer == "words" else _ANALYZERS[self.analyzer](text)
+        counts = Counter(map(self.vocabulary.get, grams))
+        counts.pop(None, None)
+        if not counts:
+            return np.zeros(0, np.int64), np.zeros(0, np.float32)
+        cols = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
+        tf = np.fromiter(counts.values(), dtype=np.float32, count=len(counts))
+        vals = (1.0 + np.log(tf)) * self.idf[cols]
+        return cols, vals / np.sqrt(np.dot(vals, vals))
+
+    def transform(self, texts: list[str]) -> sp.csr_matrix:
+        import scipy.sparse as sp
+        parts = [self.vector(t) for t in texts]
+        indptr = np.r_[0, np.cumsum([len(c) for c, _ in parts])]
+        return sp.csr_matrix(
+            (np.concatenate([v for _, v in parts] + [np.zeros(0, np.float32)]),
+             np.concatenate([c for c, _ in parts] + [np.zeros(0, np.int64)]), indptr),
+            shape=(len(texts), len(self.vocabulary)))
+
+
+def _softmax(z: np.ndarray, temperature: float) -> np.ndarray:
+    z = z / temperature
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def _confidence_inputs(scores: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """What the confidence model sees: top score, margin to the runner-up, runner-up score,
+    and how much evidence the text had (log of its number of known features)."""
+    s = np.partition(scores, -2, axis=1)[:, -2:] if scores.shape[1] > 2 else np.sort(scores, 1)
+    return np.column_stack((s[:, 1], s[:, 1] - s[:, 0], s[:, 0], np.log1p(known)))
+
+
+class TextModel:
+    def __init__(self, classes, words: FeatureSpace, chars: FeatureSpace, weights, intercept,
+                 temperature, conf_coef, conf_label, conf_bias, priors, info=None):
+        self.classes = np.asarray(classes)
+        self.words = words
+        self.chars = chars
+        self.weights = np.asarray(weights, dtype=np.float32)     # n_features × n_labels
+        self.intercept = np.asarray(intercept, dtype=np.float32)
+        self.temperature = float(temperature)
+        self.conf_coef = np.asarray(conf_coef, dtype=np.float64)   # on _confidence_inputs
+        self.conf_label = np.asarray(conf_label, dtype=np.float64) # bias per predicted label
+        self.conf_bias = float(conf_bias)
+        self.priors = np.asarray(priors, dtype=np.float64)
+        self.info = info or {}
+        self._names = None
+        self._idf = None            # the inference path's lookups, made on first use
+        self._labels = [str(c) for c in self.classes]
+        self._label_index = {label: j for j, label in enumerate(self._labels)}
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self._labels)
+
+    # ---------------------------------------------------------------- training
+    @classmethod
+    def train(cls, texts: list[str], labels: list[str], progress: bool = True) -> "TextModel":
+        import scipy.sparse as sp
+        from sklearn.model_selection import KFold
+        from tqdm import tqdm
+
+        if len(texts) != len(labels):
+            raise ValueError(f"texts and labels differ in length ({len(texts)} vs {len(labels)})")
+        pairs = [(_clean(t), str(l).strip()) for t, l in zip(texts, labels)]
+        pairs = [(t, l) for t, l in pairs if t and l]
+        if not pairs:
+            raise ValueError("没有可训练的数据 / no usable training rows (empty text or label)")
+        texts = [t for t, _ in pairs]
+        classes, y = np.unique([l for _, l in pairs], return_inverse=True)
+        if len(classes) < 2:
+            raise ValueError("训练数据至少需要两个类别 / training data needs at least two labels")
+
+        n_folds = max(2, min(FOLDS, len(texts) // 5))
+        bar = tqdm(total=2 + len(CANDIDATES) * n_folds + 2, desc="training", unit="step",
+                   disable=not progress)
+        bar.set_postfix_str("jieba words")
+        words = FeatureSpace.fit("words", texts, MAX_WORDS)
+        bar.update()
+        bar.set_postfix_str("character n-grams")
+        chars = FeatureSpace.fit("char_grams", texts, MAX_CHAR_GRAMS,
+                                 min_df=2 if len(texts) >= 500 else 1)
+        X = sp.hstack([words.transform(texts), chars.transform(texts)]).tocsr()
+        known = np.diff(X.indptr)
+        bar.update()
+
+        # Out-of-fold scores pick the variant and fit the confidence. The vocabularies were
+        # chosen by frequency on all rows, which uses no label and so leaks nothing.
+        folds = list(KFold(n_folds, shuffle=True, random_state=0).split(X))
+        best = None
+        for C, cw in CANDIDATES:
+            bar.set_postfix_str(f"C={C} {cw or 'unweighted'}")
+            oof = np.zeros((len(texts), len(classes)))
+            for tr, te in folds:
+                oof[te] = _fold_scores(X[tr], y[tr], X[te], len(classes), C, cw)
+                bar.update()
+            accuracy = float((oof.argmax(1) == y).mean())
+            if best is None or accuracy > best[0]:
+                best = (accuracy, C, cw, oof)
+        accuracy, C, cw, oof = best
+
+        bar.set_postfix_str("final fit")
+        weights, intercept = _fit_svm(X, y, C, cw)
+        bar.update()
+        bar.set_postfix_str("calibration")
+        temperature = _fit_temperature(oof, y)
+        conf = _fit_confidence(oof, known, y, len(classes))
+        bar.update()
+        bar.close()
+
+        priors = np.bincount(y, minlength=len(classes)) / len(y)
+        info = {"n": len(texts), "C": C, "class_weight": cw or "none",
+                "oof_accuracy": round(accuracy, 4), "features": int(X.shape[1])}
+        return cls(classes, words, chars, weights, intercept, temperature, *conf, priors, info)
+
+    # ---------------------------------------------------------------- persistence
+    _ARRAYS = ("classes", "weights", "intercept", "conf_coef", "conf_label", "priors")
+
+    def save(self, path) -> None:
+        header = {"format": FORMAT, "temperature": self.temperature, "conf_bias": self.conf_bias,
+                  "info": self.info,
+                  "spaces": {name: {"analyzer": space.analyzer, "vocabulary": space.vocabulary}
+                             for name, space in (("words", self.words), ("chars", self.chars))}}
+        arrays = {name: getattr(self, name) for name in self._ARRAYS}
+        arrays["classes"] = np.asarray(self._labels, dtype=str)
+        folder = os.path.dirname(os.path.abspath(path))
+        os.makedirs(folder, exist_ok=True)
+        with open(path, "wb") as f:                  # a file object: numpy adds no .npz suffix
+            np.savez_compressed(f, header=np.array(json.dumps(header, ensure_ascii=False)),
+                                words_idf=self.words.idf, chars_idf=self.chars.idf, **arrays)
+
+    @classmethod
+    def load(cls, path) -> "TextModel":
+        """The model in `path`; a missing, truncated or foreign file is a ModelError naming it."""
+        if not os.path.isfile(path):
+            raise ModelError(f"找不到模型文件 / model file not found: {path}")
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                data = {name: z[name] for name in z.files}
+            header = json.loads(str(data.pop("header")))
+        except Exception as e:      # zip, zlib, numpy and JSON raise many types on a damaged file
+            raise ModelError(f"不是网格通文本模型，或文件已损坏 / not a Gridline text model, or damaged: "
+                             f"{path} ({type(e).__name__}: {e})") from e
+        found = header.get("format") if isinstance(header, dict) else None
+        if found != FORMAT:
+            if str(found).startswith("gridline-textmodel/"):
+                raise ModelError(f"模型格式 {found} 已过时，请用 gridline train 重新训练 / "
+                                 f"model format {found} is outdated, retrain it: {path}")
+            raise ModelError(f"不是网格通文本模型 / not a Gridline text model: {path}")
+        try:
+            spaces = {name: FeatureSpace(h["analyzer"], h["vocabulary"], data[f"{name}_idf"])
+                      for name, h in header["spaces"].items()}
+            return cls(words=spaces["words"], chars=spaces["chars"], temperature=header["temperature"],
+                       conf_bias=header["conf_bias"], info=header["info"],
+                       **{name: data[name] for name in cls._ARRAYS})
+        except Exception as e:
+            raise ModelError(f"模型文件内容不完整 / incomplete model file {path}: {e}") from e
+
+    # ---------------------------------------------------------------- prediction
+    def features(self, texts: list[str]) -> sp.csr_matrix:
+        import scipy.sparse as sp
+        texts = [_clean(t) for t in texts]
+        return sp.hstack([self.words.transform(texts), self.chars.transform(texts)],
+                         format="csr")
+
+    def decision(self, texts: list[str], tokens: list[list[str]] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Raw scores (n × labels) and, per text, how many known features it had."""
+        X, _ = self.matrix([_clean(t) for t in texts], tokens)
+        return self.scores_many(X), np.diff(X.indptr)
+
+    def _lookups(self) -> None:
+        offset = len(self.words.vocabulary)       # n-grams are looked up by their column
+        self._wget = self.words.vocabulary.get
+        self._cget_shifted = {g: i + offset for g, i in self.chars.vocabulary.items()}.get
+        self._idf = np.concatenate((self.words.idf, self.chars.idf))
+        self._idf_list = self._idf.tolist()
 
     def _counts(self, text: str, tokens: list[str] | None) -> tuple[Counter, Counter]:
         """Known jieba words and character n-grams of a prepared text, by feature id."""
@@ -303,60 +489,64 @@ class TextModel:
 
     def vector(self, text: str, tokens: list[str] | None = None) -> Vector:
         """The tf-idf features of one prepared text (classifiers.textprep; its jieba words if the
-        caller has them): the same numbers as `features`, with a few numpy calls on short arrays,
-        for one message at a time (the operator's preview, a worker's message)."""
-        words, chars = self._counts(text, tokens)
-        nw = len(words)
-        if not nw and not chars:
+        caller has them): the same numbers as `features`, for one message at a time (the
+        operator's preview, the API). A few dozen values: plain Python, then two numpy arrays
+        (between jieba's calls, each numpy call also slows the interpreter around it)."""
+        if self._idf is None:
+            self._lookups()
+        tokens = tokenize(text) if tokens is None else tokens
+        words = Counter(map(self._wget, map(str.lower, tokens)))   # no punctuation in the vocabulary
+        words.pop(None, None)
+        chars = Counter(map(self._cget_shifted, _char_grams(text)))
+        chars.pop(None, None)
+        if not words and not chars:
             return Vector(np.zeros(0, np.int64), np.zeros(0, np.float32), 0)
-        cols = np.array([*words, *chars], dtype=np.int64)
-        cols[nw:] += len(self.words.vocabulary)
-        tf = np.array([*words.values(), *chars.values()], dtype=np.float32)
-        vals = np.log(tf, out=tf)
-        vals += 1.0
-        vals *= self._idf[cols]
-        squares = vals * vals                      # each space is l2-normalised on its own
-        if nw:
-            vals[:nw] /= math.sqrt(float(squares[:nw].sum()))
-        if chars:
-            vals[nw:] /= math.sqrt(float(squares[nw:].sum()))
-        return Vector(cols, vals, nw)
+        idf, log = self._idf_list, math.log
+        vals = []
+        for counts in (words, chars):                # each space is l2-normalised on its own
+            part = [(1.0 + log(n)) * idf[c] for c, n in counts.items()]
+            norm = math.sqrt(sum(x * x for x in part))
+            vals += [x / norm for x in part]
+        return Vector(np.array([*words, *chars], dtype=np.int64), np.array(vals, dtype=np.float32),
+                      len(words))
 
     def matrix(self, texts: list[str], tokens: list[list[str]] | None = None) -> tuple[sp.csr_matrix, np.ndarray]:
         """The same features for many prepared texts at once (rows: words first, then character
-        n-grams), and each row's number of words: numpy works on the whole batch."""
+        n-grams), and each row's number of words. Python only looks the grams up; counting,
+        tf-idf and the norms are numpy calls on the whole batch (a third of the time of a
+        Counter per text)."""
         import scipy.sparse as sp
         if self._idf is None:
             self._lookups()
-        cols: list[int] = []
-        tfs: list[int] = []
-        seg_lengths: list[int] = []               # per row: its words, then its n-grams
-        offset = len(self.words.vocabulary)
+        wget, cget, missing = self._wget, self._cget_shifted, repeat(-1)
+        ids: list[int] = []
+        lengths: list[int] = []
         for r, text in enumerate(texts):
-            words, chars = self._counts(text, None if tokens is None else tokens[r])
-            cols += words
-            cols += [c + offset for c in chars]
-            tfs += words.values()
-            tfs += chars.values()
-            seg_lengths += (len(words), len(chars))
-        lengths = np.array(seg_lengths, dtype=np.int64)
-        cols_a = np.array(cols, dtype=np.int64)
-        vals = np.log(np.array(tfs, dtype=np.float32))
+            before = len(ids)
+            ids += map(wget, map(str.lower, tokenize(text) if tokens is None else tokens[r]), missing)
+            ids += map(cget, _char_grams(text), missing)
+            lengths.append(len(ids) - before)
+        n_cols = len(self._idf)
+        cols = np.array(ids, dtype=np.int64)
+        rows = np.repeat(np.arange(len(texts), dtype=np.int64), lengths)
+        known = cols >= 0
+        keys, tf = np.unique(rows[known] * n_cols + cols[known], return_counts=True)
+        rows, cols = np.divmod(keys, n_cols)                 # sorted: by row, words before n-grams
+        vals = np.log(tf.astype(np.float32))
         vals += 1.0
-        vals *= self._idf[cols_a] if len(cols_a) else 0.0
-        seg = np.repeat(np.arange(len(lengths)), lengths)
-        norms = np.sqrt(np.bincount(seg, vals * vals, len(lengths)))
-        vals /= norms[seg]
-        rows = lengths.reshape(-1, 2)
-        indptr = np.r_[0, np.cumsum(rows.sum(1))]
-        X = sp.csr_matrix((vals, cols_a, indptr), shape=(len(texts), len(self._idf)))
-        return X, rows[:, 0]
+        vals *= self._idf[cols]
+        is_char = cols >= len(self.words.vocabulary)
+        seg = rows * 2 + is_char                             # each space is l2-normalised on its own
+        vals /= np.sqrt(np.bincount(seg, vals * vals, 2 * len(texts)))[seg].astype(np.float32)
+        indptr = np.r_[0, np.cumsum(np.bincount(rows, minlength=len(texts)))]
+        X = sp.csr_matrix((vals, cols, indptr), shape=(len(texts), n_cols))
+        return X, np.bincount(rows[~is_char], minlength=len(texts))
 
     def scores_many(self, X: sp.csr_matrix) -> np.ndarray:
         return np.asarray(X @ self.weights) + self.intercept
 
     def calibrated_many(self, S: np.ndarray, known: np.ndarray) -> np.ndarray:
-        """`_row_probabilities` for every row of raw scores at once."""
+        """`calibrated_list` for every row of raw scores at once (n × labels)."""
         n, k = S.shape
         rows = np.arange(n)
         top = S.argmax(1)
@@ -380,27 +570,38 @@ class TextModel:
 
     def calibrated(self, v: Vector) -> np.ndarray:
         """Calibrated probabilities of a vector (in `labels` order)."""
-        return self._row_probabilities(self.scores(v), len(v.cols))
+        return np.array(self.calibrated_list(v)[0])
 
-    def _row_probabilities(self, s: np.ndarray, known: int) -> np.ndarray:
-        """Calibrated probabilities for one row of scores: the softmax list, with the top-1
-        value set to the confidence model's P(top-1 right) and the others scaled into what is
-        left. Written per row with few numpy calls: one message at a time is the common case."""
-        if known == 0:                     # nothing we know (empty, emoji): label frequencies
-            return self.priors.copy()
-        top = int(s.argmax())
-        first = float(s[top])
-        second = float(np.partition(s, -2)[-2]) if len(s) > 2 else float(s.min())
+    def calibrated_list(self, v: Vector, k: int = 3) -> tuple[list[float], list[int]]:
+        """One message: its calibrated probabilities as a list (in `labels` order) and its k best
+        label indices, best first — what `calibrated_many` gives a row, in a handful of numpy
+        calls: between jieba's calls, each numpy call also slows the interpreter around it.
+
+        The softmax list, with the top-1 value set to the confidence model's P(top-1 right) and
+        the others scaled into what is left (never above the top-1)."""
+        if not len(v.cols):                # nothing we know (empty, emoji): label frequencies
+            p = self.priors.tolist()
+            return p, sorted(range(len(p)), key=lambda j: (-p[j], j))[:k]
+        s = v.vals @ self.weights[v.cols]
+        s += self.intercept
+        k = min(k, len(s))
+        best = np.argpartition(s, -k)[-k:].tolist() if len(s) > k else list(range(k))
+        scores = s.tolist()
+        best.sort(key=lambda j: (-scores[j], j))
+        top, first = best[0], scores[best[0]]
+        second = scores[best[1]] if k > 1 else first
         c = self.conf_coef
-        z = (c[0] * first + c[1] * (first - second) + c[2] * second + c[3] * math.log1p(known)
+        z = (c[0] * first + c[1] * (first - second) + c[2] * second + c[3] * math.log1p(len(v.cols))
              + self.conf_label[top] + self.conf_bias)
         conf = 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
-        e = np.exp((s - first) / self.temperature)           # e[top] == 1
-        rest = e.sum() - 1.0
-        p = e * ((1.0 - conf) / rest) if rest > 0 else np.zeros_like(e)
-        np.minimum(p, conf, out=p)                           # nothing above the top-1
+        s -= first
+        s *= 1.0 / self.temperature
+        e = np.exp(s, out=s)                                   # e[top] == 1
+        rest = float(e.sum()) - 1.0
+        scale = (1.0 - conf) / rest if rest > 0 else 0.0
+        p = [x if x < conf else conf for x in (e * scale).tolist()]
         p[top] = conf
-        return p
+        return p, best
 
     def probabilities(self, texts: list[str]) -> np.ndarray:
         """Calibrated probabilities, n texts × labels (in `labels` order)."""
