@@ -294,199 +294,6 @@ class TextModel:
         self._idf = np.concatenate((self.words.idf, self.chars.idf))
         self._idf_list = self._idf.tolist()
 
-    def vector(self, text: str, tokens: list[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """(feature ids, tf-idf values) of one text; plain numpy, no per-call scipy overhead.
-        `tokens`: the text's jieba words when the caller has them (word features only)."""
-        grams = _words(text, tokens) if self.analyzer == "words" else _ANALYZERS[self.analyzer](text)
-        counts = Counter(map(self.vocabulary.get, grams))
-        counts.pop(None, None)
-        if not counts:
-            return np.zeros(0, np.int64), np.zeros(0, np.float32)
-        cols = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
-        tf = np.fromiter(counts.values(), dtype=np.float32, count=len(counts))
-        vals = (1.0 + np.log(tf)) * self.idf[cols]
-        return cols, vals / np.sqrt(np.dot(vals, vals))
-
-    def transform(self, texts: list[str]) -> sp.csr_matrix:
-        import scipy.sparse as sp
-        parts = [self.vector(t) for t in texts]
-        indptr = np.r_[0, np.cumsum([len(c) for c, _ in parts])]
-        return sp.csr_matrix(
-            (np.concatenate([v for _, v in parts] + [np.zeros(0, np.float32)]),
-             np.concatenate([c for c, _ in parts] + [np.zeros(0, np.int64)]), indptr),
-            shape=(len(texts), len(self.vocabulary)))
-
-
-def _softmax(z: np.ndarray, temperature: float) -> np.ndarray:
-    z = z / temperature
-    z = z - z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
-
-
-def _confidence_inputs(scores: np.ndarray, known: np.ndarray) -> np.ndarray:
-    """What the confidence model sees: top score, margin to the runner-up, runner-up score,
-    and how much evidence the text had (log of its number of known features)."""
-    s = np.partition(scores, -2, axis=1)[:, -2:] if scores.shape[1] > 2 else np.sort(scores, 1)
-    return np.column_stack((s[:, 1], s[:, 1] - s[:, 0], s[:, 0], np.log1p(known)))
-
-
-class TextModel:
-    def __init__(self, classes, words: FeatureSpace, chars: FeatureSpace, weights, intercept,
-                 temperature, conf_coef, conf_label, conf_bias, priors, info=None):
-        self.classes = np.asarray(classes)
-        self.words = words
-        self.chars = chars
-        self.weights = np.asarray(weights, dtype=np.float32)     # n_features × n_labels
-        self.intercept = np.asarray(intercept, dtype=np.float32)
-        self.temperature = float(temperature)
-        self.conf_coef = np.asarray(conf_coef, dtype=np.float64)   # on _confidence_inputs
-        self.conf_label = np.asarray(conf_label, dtype=np.float64) # bias per predicted label
-        self.conf_bias = float(conf_bias)
-        self.priors = np.asarray(priors, dtype=np.float64)
-        self.info = info or {}
-        self._names = None
-        self._idf = None            # the inference path's lookups, made on first use
-        self._labels = [str(c) for c in self.classes]
-        self._label_index = {label: j for j, label in enumerate(self._labels)}
-
-    @property
-    def labels(self) -> list[str]:
-        return list(self._labels)
-
-    # ---------------------------------------------------------------- training
-    @classmethod
-    def train(cls, texts: list[str], labels: list[str], progress: bool = True) -> "TextModel":
-        import scipy.sparse as sp
-        from sklearn.model_selection import KFold
-        from tqdm import tqdm
-
-        if len(texts) != len(labels):
-            raise ValueError(f"texts and labels differ in length ({len(texts)} vs {len(labels)})")
-        pairs = [(_clean(t), str(l).strip()) for t, l in zip(texts, labels)]
-        pairs = [(t, l) for t, l in pairs if t and l]
-        if not pairs:
-            raise ValueError("没有可训练的数据 / no usable training rows (empty text or label)")
-        texts = [t for t, _ in pairs]
-        classes, y = np.unique([l for _, l in pairs], return_inverse=True)
-        if len(classes) < 2:
-            raise ValueError("训练数据至少需要两个类别 / training data needs at least two labels")
-
-        n_folds = max(2, min(FOLDS, len(texts) // 5))
-        bar = tqdm(total=2 + len(CANDIDATES) * n_folds + 2, desc="training", unit="step",
-                   disable=not progress)
-        bar.set_postfix_str("jieba words")
-        words = FeatureSpace.fit("words", texts, MAX_WORDS)
-        bar.update()
-        bar.set_postfix_str("character n-grams")
-        chars = FeatureSpace.fit("char_grams", texts, MAX_CHAR_GRAMS,
-                                 min_df=2 if len(texts) >= 500 else 1)
-        X = sp.hstack([words.transform(texts), chars.transform(texts)]).tocsr()
-        known = np.diff(X.indptr)
-        bar.update()
-
-        # Out-of-fold scores pick the variant and fit the confidence. The vocabularies were
-        # chosen by frequency on all rows, which uses no label and so leaks nothing.
-        folds = list(KFold(n_folds, shuffle=True, random_state=0).split(X))
-        best = None
-        for C, cw in CANDIDATES:
-            bar.set_postfix_str(f"C={C} {cw or 'unweighted'}")
-            oof = np.zeros((len(texts), len(classes)))
-            for tr, te in folds:
-                oof[te] = _fold_scores(X[tr], y[tr], X[te], len(classes), C, cw)
-                bar.update()
-            accuracy = float((oof.argmax(1) == y).mean())
-            if best is None or accuracy > best[0]:
-                best = (accuracy, C, cw, oof)
-        accuracy, C, cw, oof = best
-
-        bar.set_postfix_str("final fit")
-        weights, intercept = _fit_svm(X, y, C, cw)
-        bar.update()
-        bar.set_postfix_str("calibration")
-        temperature = _fit_temperature(oof, y)
-        conf = _fit_confidence(oof, known, y, len(classes))
-        bar.update()
-        bar.close()
-
-        priors = np.bincount(y, minlength=len(classes)) / len(y)
-        info = {"n": len(texts), "C": C, "class_weight": cw or "none",
-                "oof_accuracy": round(accuracy, 4), "features": int(X.shape[1])}
-        return cls(classes, words, chars, weights, intercept, temperature, *conf, priors, info)
-
-    # ---------------------------------------------------------------- persistence
-    _ARRAYS = ("classes", "weights", "intercept", "conf_coef", "conf_label", "priors")
-
-    def save(self, path) -> None:
-        header = {"format": FORMAT, "temperature": self.temperature, "conf_bias": self.conf_bias,
-                  "info": self.info,
-                  "spaces": {name: {"analyzer": space.analyzer, "vocabulary": space.vocabulary}
-                             for name, space in (("words", self.words), ("chars", self.chars))}}
-        arrays = {name: getattr(self, name) for name in self._ARRAYS}
-        arrays["classes"] = np.asarray(self._labels, dtype=str)
-        folder = os.path.dirname(os.path.abspath(path))
-        os.makedirs(folder, exist_ok=True)
-        with open(path, "wb") as f:                  # a file object: numpy adds no .npz suffix
-            np.savez_compressed(f, header=np.array(json.dumps(header, ensure_ascii=False)),
-                                words_idf=self.words.idf, chars_idf=self.chars.idf, **arrays)
-
-    @classmethod
-    def load(cls, path) -> "TextModel":
-        """The model in `path`; a missing, truncated or foreign file is a ModelError naming it."""
-        if not os.path.isfile(path):
-            raise ModelError(f"找不到模型文件 / model file not found: {path}")
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                data = {name: z[name] for name in z.files}
-            header = json.loads(str(data.pop("header")))
-        except Exception as e:      # zip, zlib, numpy and JSON raise many types on a damaged file
-            raise ModelError(f"不是网格通文本模型，或文件已损坏 / not a Gridline text model, or damaged: "
-                             f"{path} ({type(e).__name__}: {e})") from e
-        found = header.get("format") if isinstance(header, dict) else None
-        if found != FORMAT:
-            if str(found).startswith("gridline-textmodel/"):
-                raise ModelError(f"模型格式 {found} 已过时，请用 gridline train 重新训练 / "
-                                 f"model format {found} is outdated, retrain it: {path}")
-            raise ModelError(f"不是网格通文本模型 / not a Gridline text model: {path}")
-        try:
-            spaces = {name: FeatureSpace(h["analyzer"], h["vocabulary"], data[f"{name}_idf"])
-                      for name, h in header["spaces"].items()}
-            return cls(words=spaces["words"], chars=spaces["chars"], temperature=header["temperature"],
-                       conf_bias=header["conf_bias"], info=header["info"],
-                       **{name: data[name] for name in cls._ARRAYS})
-        except Exception as e:
-            raise ModelError(f"模型文件内容不完整 / incomplete model file {path}: {e}") from e
-
-    # ---------------------------------------------------------------- prediction
-    def features(self, texts: list[str]) -> sp.csr_matrix:
-        import scipy.sparse as sp
-        texts = [_clean(t) for t in texts]
-        return sp.hstack([self.words.transform(texts), self.chars.transform(texts)],
-                         format="csr")
-
-    def decision(self, texts: list[str], tokens: list[list[str]] | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Raw scores (n × labels) and, per text, how many known features it had."""
-        X, _ = self.matrix([_clean(t) for t in texts], tokens)
-        return self.scores_many(X), np.diff(X.indptr)
-
-    def _lookups(self) -> None:
-        offset = len(self.words.vocabulary)       # n-grams are looked up by their column
-        self._wget = self.words.vocabulary.get
-        self._cget_shifted = {g: i + offset for g, i in self.chars.vocabulary.items()}.get
-        self._idf = np.concatenate((self.words.idf, self.chars.idf))
-        self._idf_list = self._idf.tolist()
-
-    def _counts(self, text: str, tokens: list[str] | None) -> tuple[Counter, Counter]:
-        """Known jieba words and character n-grams of a prepared text, by feature id."""
-        if self._idf is None:
-            self._lookups()
-        tokens = tokenize(text) if tokens is None else tokens
-        words = Counter(map(self._wget, map(str.lower, tokens)))  # no punctuation in the vocabulary
-        words.pop(None, None)
-        chars = Counter(map(self._cget, _char_grams(text)))
-        chars.pop(None, None)
-        return words, chars
-
     def vector(self, text: str, tokens: list[str] | None = None) -> Vector:
         """The tf-idf features of one prepared text (classifiers.textprep; its jieba words if the
         caller has them): the same numbers as `features`, for one message at a time (the
@@ -557,7 +364,8 @@ class TextModel:
              + self.conf_label[top] + self.conf_bias)
         conf = 1.0 / (1.0 + np.exp(-np.clip(z, -30.0, 30.0)))
         e = np.exp((S - first[:, None]) / self.temperature)
-        rest = e.sum(1) - 1.0
+        e[rows, top] = 0.0         # the rest summed without the top's 1.0 (in float32, 1 + 1e-5 - 1
+        rest = e.sum(1)            # keeps only two digits of the rest)
         scale = np.divide(1.0 - conf, rest, out=np.zeros(n), where=rest > 0)
         p = np.minimum(e * scale[:, None], conf[:, None])
         p[rows, top] = conf
@@ -596,8 +404,9 @@ class TextModel:
         conf = 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
         s -= first
         s *= 1.0 / self.temperature
-        e = np.exp(s, out=s)                                   # e[top] == 1
-        rest = float(e.sum()) - 1.0
+        e = np.exp(s, out=s)
+        e[top] = 0.0                                           # as in calibrated_many
+        rest = float(e.sum())
         scale = (1.0 - conf) / rest if rest > 0 else 0.0
         p = [x if x < conf else conf for x in (e * scale).tolist()]
         p[top] = conf

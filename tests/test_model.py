@@ -169,3 +169,18 @@ def test_model_file_is_plain_data_not_a_pickle(model, tmp_path):
     pickled.write_bytes(pickle.dumps({"format": "gridline-textmodel/2"}))
     with pytest.raises(ModelError, match="pickled.npz"):
         TextModel.load(pickled)
+
+
+def test_probabilities_add_up_to_one_even_when_the_top_label_is_nearly_certain(model):
+    # A sharp temperature leaves the other labels a sliver (1e-5 in all): summed in float32 next to
+    # the top label's 1.0 it kept two digits, and the one-message and batch paths disagreed.
+    from classifiers.model import TextModel, _clean
+    sharp = TextModel(model.classes, model.words, model.chars, model.weights, model.intercept,
+                      model.temperature / 4, model.conf_coef, model.conf_label, model.conf_bias,
+                      model.priors, model.info)
+    texts = [_clean(t) for t in TEXTS]
+    batch = sharp.calibrated_many(*sharp.decision(texts))
+    for text, row in zip(texts, batch):
+        one = sharp.calibrated(sharp.vector(text))
+        assert abs(one.sum() - 1.0) < 1e-6 and abs(row.sum() - 1.0) < 1e-6
+        assert np.allclose(one, row, rtol=1e-4, atol=1e-9)
