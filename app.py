@@ -9,6 +9,13 @@ from intake.service import DATABASE_DOWN, SPOOLED_NOTICE, Spooled
 from web.http import BadRequest, error_response
 
 
+def _console_page() -> bool:
+    from flask import request
+    from web.auth import UI_BLUEPRINTS
+    return (request.blueprint in UI_BLUEPRINTS and not request.is_json
+            and request.accept_mimetypes.best != "application/json")
+
+
 def create_app(ctx: Context | None = None) -> Flask:
     ctx = ctx or Context(Config())
     app = Flask(__name__)
@@ -51,6 +58,10 @@ def create_app(ctx: Context | None = None) -> Flask:
         # Not stored, and not spooled either (Redis is down too, or this was no intake): say so,
         # so the sender (a provider, the hotline client) retries, rather than a bare 500.
         app.logger.error("database unavailable: %s", exc)
+        if _console_page():  # staff in a browser read a page, not JSON
+            from flask import render_template
+            return render_template("ui/error.html", title="数据库暂时不可用",
+                                   message="数据库暂时不可用，请稍后刷新本页。"), 503, {"Retry-After": "30"}
         body, status = error_response(503, "database_unavailable", "数据库暂时不可用，消息未保存，请稍后重试")
         return body, status, {"Retry-After": "30"}
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import urllib.parse
 
 from click.testing import CliRunner
@@ -23,6 +24,7 @@ from notify.models import OutboundMessage
 from store.redis_server import free_port
 from tickets.models import Case
 from twilio_fake import AUTH_TOKEN, PUBLIC_URL, post_signed, sms_fields
+from web_support import csrf, signed_in, staff, staff_accounts  # noqa: F401 (fixtures)
 
 CITIZEN = "+8613800138077"
 TELEGRAM_SECRET = "tg-spool-secret"
@@ -211,3 +213,48 @@ def test_the_bulk_import_does_not_spool_but_says_to_run_the_file_again(ctx, tmp_
         context_module.set_current(ctx)
     assert result.exit_code == 1 and "数据库暂时不可用" in result.output and "重新导入同一文件" in result.output
     assert spool.waiting(ctx) == 0
+
+
+def operator_mid_shift(ctx, redis_down: bool = False):
+    """An operator signed in while the database answered, whose database then goes away; the
+    console client and a CSRF token from the call-entry page."""
+    from app import create_app
+    node = outage(ctx, redis_down)
+    broken_db, broken_redis = node.db, node.redis
+    node.__dict__["db"], node.__dict__["redis"] = ctx.db, ctx.redis
+    app = create_app(node)
+    app.testing = True
+    op = signed_in(app, "t_op")
+    token = csrf(op, "/operator")
+    node.__dict__["db"], node.__dict__["redis"] = broken_db, broken_redis
+    return op, token
+
+
+def test_an_operator_submitting_a_call_during_an_outage_loses_nothing(ctx, run_worker, staff):
+    op, token = operator_mid_shift(ctx)
+    r = op.post("/operator/calls", data={"caller": "13911119876", "text": "东四北大街18号门口井盖丢了",
+                                         "call_id": "op-outage-1", "csrf_token": token})
+    assert r.status_code == 302, r.get_data(as_text=True)[:300]
+    page = op.get(r.headers["Location"])   # the next call can be entered meanwhile
+    assert page.status_code == 200 and "已暂存" in page.get_data(as_text=True)
+    assert 'name="text"' in page.get_data(as_text=True)
+    assert op.get("/operator/triage").status_code == 503   # what needs the database says so, as a page
+    assert "数据库暂时不可用" in op.get("/operator/triage").get_data(as_text=True)
+
+    database_back(ctx, run_worker)
+    [msg] = stored(ctx, "hotline", "op-outage-1")
+    assert msg.sender == "+8613911119876" and msg.meta["operator"] == "t_op"
+    assert msg.status == "done" and msg.case_id
+    [ack] = sms_to(ctx, "+8613911119876")
+    assert ack.kind == "ack" and re.search(r"\d{8}-\d{6}", ack.text)
+
+
+def test_with_nowhere_to_keep_a_call_the_operator_form_comes_back_with_everything_typed(ctx, staff):
+    op, token = operator_mid_shift(ctx, redis_down=True)
+    text = "交道口南大街20号垃圾桶坏了，没人管"
+    r = op.post("/operator/calls", data={"caller": "13911115432", "text": text, "call_id": "op-outage-2",
+                                         "csrf_token": token})
+    html = r.get_data(as_text=True)
+    assert r.status_code == 503 and "尚未保存" in html
+    assert text in html and "13911115432" in html and "op-outage-2" in html  # the same call id: no double
+    assert stored(ctx, "hotline", "op-outage-2") == [] and spool.waiting(ctx) == 0

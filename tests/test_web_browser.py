@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from werkzeug.serving import make_server
 
 from config import ROOT
 from tickets.models import Case
+from test_intake_spool import database_back, outage
 from web_support import PASSWORD, make_staff, png
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -40,16 +42,24 @@ def browser():
         b.close()
 
 
-@pytest.fixture
-def server(app, ctx):
+@contextmanager
+def serving(app):
     """The app on a real HTTP server in a thread (the worker runs in the test's own thread)."""
-    make_staff(ctx)
     srv = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=srv.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{srv.server_port}"
-    srv.shutdown()
-    thread.join(5)
+    try:
+        yield f"http://127.0.0.1:{srv.server_port}"
+    finally:
+        srv.shutdown()
+        thread.join(5)
+
+
+@pytest.fixture
+def server(app, ctx):
+    make_staff(ctx)
+    with serving(app) as base:
+        yield base
 
 
 def shot(page, name: str) -> None:
@@ -163,6 +173,41 @@ def test_a_citizen_reports_from_the_phone_and_gets_the_acknowledgement(browser, 
     assert re.search(r"案卷号\d{8}-\d{6}", page.text_content('.bubble.in[data-kind="ack"]'))
     shot(page, "9-citizen-sms-ack")
     page.context.close()
+
+
+def test_the_phone_keeps_what_the_citizen_sent_through_a_database_outage(browser, ctx, run_worker):
+    from app import create_app
+    node = outage(ctx)
+    broken_db, broken_redis = node.db, outage(ctx, redis_down=True).redis
+    node.__dict__["db"] = ctx.db
+    with serving(create_app(node)) as base:
+        page = browser.new_context(locale="zh-CN", viewport=PHONE_SIZE, is_mobile=True).new_page()
+        page.set_default_timeout(30000)
+        page.goto(f"{base}/phone")
+        node.__dict__["db"] = broken_db   # the database goes away; Redis keeps the message
+        page.fill("#sms-text", "东四北大街18号门口井盖丢了")
+        page.click("#sms-send")
+        page.wait_for_selector('.bubble.out.pending:has-text("已发送，系统恢复后处理")')
+        page.wait_for_selector('#phone-status:has-text("连不上")')
+        shot(page, "12-phone-database-down")
+
+        node.__dict__["db"] = ctx.db
+        database_back(ctx, run_worker)
+        page.wait_for_selector('.bubble.in[data-kind="ack"]')
+        assert re.search(r"案卷号\d{8}-\d{6}", page.text_content('.bubble.in[data-kind="ack"]'))
+        assert page.locator(".bubble.pending").count() == 0
+        assert page.locator('.bubble.out:has-text("井盖丢了")').count() == 1
+        page.wait_for_selector("#phone-status", state="hidden")
+
+        node.__dict__["db"], node.__dict__["redis"] = broken_db, broken_redis   # nowhere to keep it
+        page.fill("#sms-text", "交道口南大街20号路灯不亮了")
+        page.click("#sms-send")
+        page.wait_for_selector('#phone-status:has-text("发送失败")')
+        assert page.input_value("#sms-text") == "交道口南大街20号路灯不亮了"   # back in the box, not lost
+        assert page.locator('.bubble:has-text("路灯不亮")').count() == 0
+        shot(page, "13-phone-nothing-to-keep-it")
+        node.__dict__["db"], node.__dict__["redis"] = ctx.db, ctx.redis
+        page.context.close()
 
 
 def test_triage_return_redispatch_and_grid_assignment_in_a_browser(browser, server, app, ctx, run_worker):

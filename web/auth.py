@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from functools import wraps
 from urllib.parse import urlsplit
@@ -20,6 +20,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from sqlalchemy import select
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from intake.service import DATABASE_DOWN
 from store.db import utcnow
 from tickets.models import Department
 from web.models import ROLES, User, UserGrid
@@ -64,6 +65,21 @@ def _ctx():
 
 @login_manager.user_loader
 def _load(user_id: str):
+    try:
+        staff = _from_database(user_id)
+    except DATABASE_DOWN:
+        # The database went away mid-shift: the signed session cookie still says who this is, so an
+        # operator's typed call can be kept (spooled) instead of lost behind a sign-in page.
+        kept = session.get("staff")
+        if not kept or str(kept.get("id")) != user_id:
+            raise
+        return Staff(**kept)
+    if staff is not None and session.get("staff") != asdict(staff):
+        session["staff"] = asdict(staff)
+    return staff
+
+
+def _from_database(user_id: str):
     with _ctx().db.session() as s:
         row = s.get(User, int(user_id)) if user_id.isdigit() else None
         if row is None or not row.active:
@@ -133,7 +149,7 @@ def login():
             if user is not None:
                 session.clear()  # a fresh session on sign-in: no fixation
                 session.permanent = True
-                login_user(_load(str(user.id)))
+                login_user(_load(str(user.id)))  # keeps the staff snapshot in the session too
                 session["seen"] = time.time()
                 return redirect(_safe_next(request.args.get("next")) or url_for(home_for(user.role)))
     return render_template("ui/login.html", error=error, username=username), (401 if error else 200)

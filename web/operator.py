@@ -130,6 +130,10 @@ def submit():
     except service.Spooled:  # no record page yet: it is filed when the database is back
         flash("数据库暂时不可用：这通电话已暂存，恢复后自动立案，来电人会收到案卷号短信")
         return redirect(url_for("operator.entry"))
+    except service.DATABASE_DOWN:  # not kept anywhere (Redis is down too): the typed call stays on the form
+        errors = ["数据库暂时不可用，这通电话尚未保存：请稍后再点“提交”，已填写的内容仍在本页"]
+        return render_template("ui/operator_entry.html", title="来电登记", call_id=call_id,
+                               categories=_categories(ctx), form=form, errors=errors), 503
     flash("已提交，正在立案派遣" if created else "这通电话已经登记过（同一来电编号），未重复提交")
     return redirect(url_for("operator.call", message_id=msg.id))
 

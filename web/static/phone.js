@@ -6,6 +6,7 @@
   var quick = document.getElementById("quick");
   var form = document.getElementById("compose");
   var input = document.getElementById("sms-text");
+  var status = document.getElementById("phone-status");
   var shown = {};
 
   function bubble(m) {
@@ -20,28 +21,74 @@
     return div;
   }
 
+  function say(text) {
+    status.textContent = text;
+    status.hidden = !text;
+  }
+
+  // A sent text shows at once, as on a real phone; the stored one replaces it when the thread has it.
+  function pending(text, note) {
+    var div = bubble({dir: "out", id: "", text: text, time: note});
+    div.classList.add("pending");
+    thread.appendChild(div);
+    thread.scrollTop = thread.scrollHeight;
+    return div;
+  }
+
+  function settle(m) {
+    var waiting = thread.querySelectorAll(".bubble.pending");
+    for (var i = 0; i < waiting.length; i++) {
+      if (waiting[i].firstChild.nodeValue === m.text) { waiting[i].remove(); return; }
+    }
+  }
+
   function refresh() {
-    fetch("/phone/thread", {credentials: "same-origin"}).then(function (r) { return r.json(); })
+    fetch("/phone/thread", {credentials: "same-origin"})
+      .then(function (r) { if (!r.ok) throw new Error(r.status); return r.json(); })
       .then(function (data) {
         var added = false, last = null;
         data.messages.forEach(function (m) {
           if (m.dir === "in") last = m;
           if (shown[m.id]) return;
           shown[m.id] = true;
+          if (m.dir === "out") settle(m);
           thread.appendChild(bubble(m));
           added = true;
         });
         quick.hidden = !(last && (last.kind === "result" || last.kind === "survey"));
         if (added) thread.scrollTop = thread.scrollHeight;
-      }).catch(function () {});
+        if (status.dataset.kind === "offline") { say(""); status.dataset.kind = ""; }
+      }).catch(function () {
+        if (!status.textContent) { say("暂时连不上服务，正在重试…"); status.dataset.kind = "offline"; }
+      });
+  }
+
+  function failed(div, text, why) {
+    // Not sent: the text goes back into the box, so nothing typed is lost.
+    div.remove();
+    if (!input.value) input.value = text;
+    say("发送失败：" + why + "（内容已放回输入框）");
+    status.dataset.kind = "";
   }
 
   function send(text) {
+    var div = pending(text, "发送中…");
     return fetch("/phone/send", {
       method: "POST", credentials: "same-origin",
       headers: {"Content-Type": "application/json", "X-CSRFToken": token},
       body: JSON.stringify({text: text})
-    }).then(function () { refresh(); });
+    }).then(function (r) {
+      return r.json().catch(function () { return {}; }).then(function (body) {
+        if (r.status === 202 && body.spooled) {
+          div.lastChild.textContent = "已发送，系统恢复后处理";
+        } else if (!r.ok) {
+          failed(div, text, body.message || ("服务返回 " + r.status));
+          return;
+        }
+        say("");
+        refresh();
+      });
+    }).catch(function () { failed(div, text, "网络不通"); });
   }
 
   form.addEventListener("submit", function (e) {
