@@ -29,7 +29,7 @@ import os
 import re
 from collections import Counter
 from itertools import repeat
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import json
 
@@ -37,6 +37,9 @@ import numpy as np
 
 from classifiers.textprep import normalize
 from classifiers.tokenizer import tokenize
+
+if TYPE_CHECKING:  # scipy is imported only where a batch needs it (see above)
+    import scipy.sparse as sp
 
 FORMAT = "gridline-textmodel/2"   # 2: jieba without HMM, text normalised (textprep)
 MAX_CHARS = 3000            # a 10 kB paste is classified on its first 3000 characters
@@ -433,21 +436,6 @@ class TextModel:
         return out
 
     # ---------------------------------------------------------------- explanation
-    def contributions(self, text, label: str, tokens: list[str] | None = None,
-                      words_only: bool = False) -> list[tuple[str, float]]:
-        """(jieba word or character n-gram of `text`, contribution to `label`), largest first.
-        `text` may be a Vector already made of the text (then `tokens` is not needed)."""
-        j = self._label_index.get(label)
-        if j is None:
-            return []
-        if self._names is None:
-            self._names = [*self.words.names(), *self.chars.names()]
-        v = text if isinstance(text, Vector) else self.vector(_clean(text), tokens)
-        k = v.n_words if words_only else len(v.cols)
-        cols = v.cols[:k]
-        contrib = v.vals[:k] * self.weights[cols, j]
-        return [(self._names[cols[i]], float(contrib[i])) for i in np.argsort(-contrib)]
-
     def explain(self, text, label: str, n: int = 5, tokens: list[str] | None = None,
                 words_only: bool = False) -> list[str]:
         """The words (or character n-grams) of `text` (or of its Vector) that most pushed toward

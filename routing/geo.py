@@ -115,10 +115,6 @@ def to_wgs84(lon, lat, crs: str | None = WGS84):
     return gcj02_to_wgs84(lon, lat) if crs_name(crs) == GCJ02 else _out(np.asarray(lon, float), np.asarray(lat, float))
 
 
-def from_wgs84(lon, lat, crs: str | None = WGS84):
-    return wgs84_to_gcj02(lon, lat) if crs_name(crs) == GCJ02 else _out(np.asarray(lon, float), np.asarray(lat, float))
-
-
 def geometry_to_wgs84(geom, crs: str):
     """A shapely geometry in `crs` as WGS-84 (vertex by vertex; shared edges stay shared)."""
     import shapely

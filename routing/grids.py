@@ -20,13 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import shapely
-from shapely.geometry import Point, mapping, shape
+from shapely.geometry import Point, shape
 from shapely.strtree import STRtree
 
 from routing import geo
 
 log = logging.getLogger("gridline.grids")
-LEVELS = ("cell", "community", "street", "district")
 
 
 @dataclass(frozen=True)
@@ -149,10 +148,6 @@ class GridIndex:
 
     def bounds(self) -> tuple[float, float, float, float]:
         return tuple(shapely.total_bounds([c.geometry for c in self.cells]))
-
-
-def cell_geojson(cell: Cell) -> dict:
-    return mapping(cell.geometry)
 
 
 class GridSource:

@@ -51,7 +51,6 @@ DEPARTMENT_KEYS = {"name": True, "short": False, "phone": False, "telegram_chat"
                    "escalate_to": False}
 _CHAT_RE = re.compile(r"^-?\d{1,20}$")      # a Telegram chat id: a user's, or a group's (-100…)
 WEBHOOK_MAX = 255                          # outbound_messages.to holds the URL
-URGENCY_KEYS = {"words"}
 CATEGORY_KEYS = {
     "code": True, "name": True, "kind": True, "big_class": True, "aliases": False,
     "keywords": True, "negative": False, "department": True, "time_limit": True, "urgent": False,
@@ -302,7 +301,7 @@ def load_rules(path: str | os.PathLike) -> Rules:
         _raise(ck)
 
     settings = _settings(ck, top.get("settings"), os.path.dirname(os.path.abspath(path)))
-    departments, dep_lines = _departments(ck, top.get("departments"))
+    departments, _lines = _departments(ck, top.get("departments"))
     urgency = _urgency(ck, top.get("urgency"))
     categories = _categories(ck, top.get("categories"), departments)
     areas = _areas(ck, top.get("areas"), departments, {c.code for c in categories})

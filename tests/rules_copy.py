@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from config import Config
 from intake.context import Context
 
 
-def write_rules(folder, **settings) -> "Path":
+def write_rules(folder, **settings) -> Path:
     """routing_rules.yaml in `folder` with settings replaced (model=None writes null); the calendar
     stays the shipped one, and a model path stays relative to the copy, as a city would write it."""
     shipped = Config().rules_path

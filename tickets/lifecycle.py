@@ -31,7 +31,6 @@ OPEN = frozenset(STATUS_LABELS) - TERMINAL
 CLOCK_RUNNING = frozenset({"dispatched", "accepted"})   # the department has it; the limit counts
 ROLES = frozenset({"operator", "dispatcher", "department", "verifier", "supervisor", "admin",
                    "system", "citizen", "api"})
-STAFF_ROLES = ROLES - {"system", "citizen", "api"}
 
 SAME = "="       # the action leaves the status as it is
 RESUME = "<"     # back to the status the case had when it was suspended
