@@ -160,11 +160,31 @@ def set_opt_out(session, channel: str, address: str, opted_out: bool, keyword: s
     row.opted_out, row.keyword, row.changed_at = opted_out, keyword[:20], utcnow()
 
 
-def _drop_reason(session, msg: OutboundMessage, policy: Policy, now: datetime) -> str:
+class _OptOuts:
+    """Who among a batch's recipients opted out: one query for the batch instead of one a message,
+    read again once it is a second old (a STOP that comes in while a batch is sending still counts)."""
+    FRESH = 1.0
+
+    def __init__(self, session, msgs: list[OutboundMessage]):
+        self.session, self.msgs, self.read_at, self.out = session, msgs, None, set()
+
+    def __contains__(self, msg: OutboundMessage) -> bool:
+        if self.read_at is None or time.monotonic() - self.read_at > self.FRESH:
+            addresses = {m.to for m in self.msgs}
+            self.out = set()
+            for i in range(0, len(addresses), 500):
+                chunk = sorted(addresses)[i:i + 500]
+                self.out |= set(self.session.execute(select(OptOut.channel, OptOut.address).where(
+                    OptOut.opted_out.is_(True), OptOut.address.in_(chunk))).tuples())
+            self.read_at = time.monotonic()
+        return (delivery_channel(msg.channel), msg.to) in self.out
+
+
+def _drop_reason(msg: OutboundMessage, policy: Policy, now: datetime, opted_out: _OptOuts) -> str:
     limit = policy.age_limit(msg.kind)
     if now - msg.created_at > limit:
         return f"已过时效：{msg.kind} 类消息超过 {_human(limit)} 未能发出，不再发送"
-    if msg.kind not in OPT_OUT_EXEMPT and is_opted_out(session, msg.channel, msg.to):
+    if msg.kind not in OPT_OUT_EXEMPT and msg in opted_out:
         return "市民已退订，不再发送"
     return ""
 
@@ -184,9 +204,11 @@ def deliver(session, ids: list[int], backends: dict, policy: Policy | None = Non
     on_sent(session, msg) runs before the row's commit (the conversation opens its survey wait).
     """
     policy = policy or Policy()
-    sent = 0
-    for msg in session.scalars(select(OutboundMessage).where(OutboundMessage.id.in_(ids))
-                               .order_by(OutboundMessage.id)):
+    sent: list[OutboundMessage] = []
+    msgs = session.scalars(select(OutboundMessage).where(OutboundMessage.id.in_(ids))
+                           .order_by(OutboundMessage.id)).all()
+    opted_out = _OptOuts(session, msgs)
+    for msg in msgs:
         if msg.status != "sending":
             continue
         backend = backends.get(msg.channel)
@@ -195,7 +217,7 @@ def deliver(session, ids: list[int], backends: dict, policy: Policy | None = Non
             msg.status, msg.attempts = "pending", msg.attempts - 1
             session.commit()
             continue
-        reason = _drop_reason(session, msg, policy, now)
+        reason = _drop_reason(msg, policy, now, opted_out)
         if reason:
             msg.status, msg.error, msg.status_at = "dropped", reason, now
             session.commit()
@@ -220,12 +242,12 @@ def deliver(session, ids: list[int], backends: dict, policy: Policy | None = Non
         msg.provider_id, msg.status, msg.sender = provider_id, status or "sent", sender or msg.sender
         msg.backend, msg.sent_at, msg.status_at, msg.next_attempt_at = backend.name, utcnow(), utcnow(), None
         msg.error = msg.error_code = ""
-        _apply_receipts(session, msg)
         if on_sent is not None:
             on_sent(session, msg)
-        session.commit()
-        sent += 1
-    return sent
+        session.commit()  # each send recorded as soon as it is made: a crash never resends it
+        sent.append(msg)
+    _apply_early_receipts(session, sent)
+    return len(sent)
 
 
 def _failed(session, msg: OutboundMessage, exc: Exception, policy: Policy) -> None:
@@ -270,10 +292,31 @@ def record_receipt(session, backend: str, provider_id: str, status: str, error_c
     return msg
 
 
-def _apply_receipts(session, msg: OutboundMessage) -> None:
-    receipts = session.scalars(select(DeliveryReceipt).where(DeliveryReceipt.backend == msg.backend,
-                                                             DeliveryReceipt.provider_id == msg.provider_id)
-                               .order_by(DeliveryReceipt.id)).all()
+def _apply_early_receipts(session, sent: list[OutboundMessage]) -> None:
+    """Receipts that came before their row had its provider id (the callback beat our commit),
+    for a whole batch of sends in one query; a later receipt finds its row (record_receipt)."""
+    by_key = {(m.backend, m.provider_id): m for m in sent if m.provider_id}
+    if not by_key:
+        return
+    receipts: dict = {}
+    for i in range(0, len(by_key), 500):
+        chunk = list(by_key)[i:i + 500]
+        for r in session.scalars(select(DeliveryReceipt).where(
+                DeliveryReceipt.provider_id.in_(sorted({pid for _, pid in chunk})))
+                .order_by(DeliveryReceipt.id)):
+            if (r.backend, r.provider_id) in by_key:
+                receipts.setdefault((r.backend, r.provider_id), []).append(r)
+    for key, rows in receipts.items():
+        _apply_receipts(session, by_key[key], rows)
+    if receipts:
+        session.commit()
+
+
+def _apply_receipts(session, msg: OutboundMessage, receipts=None) -> None:
+    if receipts is None:
+        receipts = session.scalars(select(DeliveryReceipt).where(DeliveryReceipt.backend == msg.backend,
+                                                                 DeliveryReceipt.provider_id == msg.provider_id)
+                                   .order_by(DeliveryReceipt.id)).all()
     for r in receipts:
         if STATUS_RANK.get(r.status, 2) < STATUS_RANK.get(msg.status, 0):
             continue  # a late 'sent' after 'delivered' says nothing new

@@ -334,6 +334,22 @@ def test_unsubscribed_at_twilio_is_recorded_as_opt_out(twilio_ctx, fake_twilio):
     assert len(fake_twilio.sent) == 1
 
 
+
+def test_in_one_batch_only_the_recipients_who_opted_out_are_skipped(twilio_ctx, fake_twilio):
+    stopped, other = "+8613800138111", "+8613800138222"
+    with twilio_ctx.db.session() as s:
+        outbox.set_opt_out(s, "sms", stopped, True, "STOP")
+        outbox.set_opt_out(s, "sms", other, False, "START")   # opted back in: sent again
+        s.commit()
+    rows = [_queue(twilio_ctx, to=stopped), _queue(twilio_ctx, to=other),
+            _queue(twilio_ctx, to=stopped, kind="optout", text="【网格通】已退订")]  # the confirmation still goes
+    assert deliver_outbox() == 2
+    assert sorted(m.fields["To"] for m in fake_twilio.sent) == sorted([other, stopped])
+    first = _row(twilio_ctx, rows[0])
+    assert first.status == "dropped" and first.error == "市民已退订，不再发送"
+    assert _row(twilio_ctx, rows[2]).provider_id   # handed to Twilio
+
+
 # ---- status callbacks ------------------------------------------------------------------------
 
 def _status_fields(sid, status, error_code=""):
