@@ -18,7 +18,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from classifiers.places import Place
 from classifiers.textprep import prepare
-from intake import context, conversation, queue, spool
+from intake import context, conversation, queue, service, spool
 from intake.models import Conversation, InboundMessage
 from notify import outbox
 from notify.models import OutboundMessage
@@ -451,7 +451,7 @@ def sweep(min_age_seconds: float = 2.0) -> dict:
     too long (Redis was down, a kick was lost), send held reports whose ask-back expired to triage,
     and show sends a dead worker left half done."""
     ctx = context.get()
-    spooled = spool.drain(ctx)  # first: a stored spooled message is then pending like any other
+    spooled = spool.drain(ctx, service.store_spooled)  # first: a stored spooled message is then pending like any other
     now = utcnow()
     cutoff = now - timedelta(seconds=min_age_seconds)
     channels = list(backends(ctx)["backends"])

@@ -11,16 +11,12 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 
 from intake import queue, spool
 from intake.models import InboundMessage
-from store.db import utcnow
+from store.db import DATABASE_DOWN, utcnow
 
 log = logging.getLogger("gridline.intake")
-
-# The database did not answer (down, restarting, unreachable): app.py answers these with 503.
-DATABASE_DOWN = (OperationalError, InterfaceError, DisconnectionError)
 
 # What a channel tells the sender of a spooled message (the hotline API, Open311, the consoles).
 SPOOLED_NOTICE = ("已受理：系统正在恢复，您的反映已保存，稍后自动立案，案卷号将以短信告知。"
@@ -82,6 +78,13 @@ def receive(ctx, channel: str, external_id: str, sender: str, text: str, meta: d
     msg = InboundMessage(id=new_id, **values)
     queue.kick(ctx, queue.INTAKE)  # after the commit: a queue failure never loses the message
     return msg, True
+
+
+def store_spooled(ctx, record: dict) -> None:
+    """A message the spool kept (intake.spool.drain): stored as it came, at the time it arrived."""
+    meta = {**record["meta"], "spooled_at": record["spooled_at"]}
+    receive(ctx, record["channel"], record["external_id"], record["sender"], record["text"], meta,
+            spool_when_down=False, received_at=datetime.fromisoformat(record["spooled_at"]))
 
 
 def case_photos(session, case_id: int) -> list[dict]:

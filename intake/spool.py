@@ -8,8 +8,9 @@ through either path, is still one message. Only with both down is the sender tol
 
 intake.service.receive pushes when its insert fails with a connection error and raises Spooled;
 the channels answer "accepted" (Twilio and Telegram 200, the hotline API and Open311 202). The
-worker's sweeper (intake.processing.sweep) calls drain first on every round; drain calls receive
-with spool_when_down=False, so while the database is still down it stops instead of re-spooling.
+worker's sweeper (intake.processing.sweep) calls drain first on every round, with
+intake.service.store_spooled, which calls receive with spool_when_down=False: while the database
+is still down, drain stops instead of re-spooling.
 A stored message keeps the time it arrived (received_at = spooled_at) and is then processed like
 any other: case, acknowledgement SMS with the case number. /metrics shows gridline_spool_messages.
 
@@ -22,13 +23,12 @@ from __future__ import annotations
 
 import json
 import logging
-
-from datetime import datetime
+from typing import Callable
 
 import redis
 from sqlalchemy.exc import SQLAlchemyError
 
-from store.db import utcnow
+from store.db import DATABASE_DOWN, utcnow
 
 log = logging.getLogger("gridline.spool")
 
@@ -58,12 +58,12 @@ def waiting(ctx) -> int:
         return 0
 
 
-def drain(ctx, limit: int = 10_000) -> int:
-    """Store what waits in the spool (the sweeper calls this), oldest first; returns how many.
+def drain(ctx, store: Callable[[object, dict], None], limit: int = 10_000) -> int:
+    """Store what waits in the spool with store(ctx, record) (the sweeper passes
+    intake.service.store_spooled), oldest first; returns how many.
 
     Stops at the first sign that the database is still down (the record waits for the next sweep).
     """
-    from intake.service import DATABASE_DOWN, receive
     if ctx.redis is None:
         return 0
     stored = 0
@@ -76,10 +76,8 @@ def drain(ctx, limit: int = 10_000) -> int:
             if raw is None:
                 break
             record = json.loads(raw)
-            meta = {**record["meta"], "spooled_at": record["spooled_at"]}
             try:
-                receive(ctx, record["channel"], record["external_id"], record["sender"], record["text"], meta,
-                        spool_when_down=False, received_at=datetime.fromisoformat(record["spooled_at"]))
+                store(ctx, record)
             except DATABASE_DOWN:
                 raise
             except SQLAlchemyError as exc:

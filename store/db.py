@@ -6,11 +6,16 @@ from datetime import datetime, timezone
 
 from sqlalchemy import JSON, create_engine, event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, sessionmaker
 
 
 class Base(DeclarativeBase):
     type_annotation_map = {dict: JSON, list: JSON}
+
+
+# The database did not answer (down, restarting, unreachable): intake spools, app.py answers 503.
+DATABASE_DOWN = (OperationalError, InterfaceError, DisconnectionError)
 
 
 def utcnow() -> datetime:

@@ -20,6 +20,7 @@ from intake import spool
 from intake.context import Context
 from intake.models import InboundMessage
 from intake.processing import sweep
+from intake.service import store_spooled
 from notify.models import OutboundMessage
 from store.redis_server import free_port
 from tickets.models import Case
@@ -173,9 +174,9 @@ def test_a_telegram_report_during_an_outage_gets_200_and_is_filed_later(ctx, run
 def test_a_drain_while_the_database_is_still_down_stops_and_keeps_the_message(ctx):
     down = outage(ctx)
     assert spool.push(down, "sms", "SM-still-down", CITIZEN, "东四北大街18号井盖丢了", None)
-    assert spool.drain(down) == 0          # no loop, no re-spooling: the record waits for the next round
+    assert spool.drain(down, store_spooled) == 0          # no loop, no re-spooling: the record waits for the next round
     assert spool.waiting(ctx) == 1
-    assert spool.drain(ctx) == 1 and spool.waiting(ctx) == 0
+    assert spool.drain(ctx, store_spooled) == 1 and spool.waiting(ctx) == 0
     assert len(stored(ctx, "sms", "SM-still-down")) == 1
 
 
@@ -184,7 +185,7 @@ def test_a_record_the_database_refuses_is_set_aside_and_does_not_block_the_rest(
            "spooled_at": "2026-12-06T08:00:00"}
     ctx.redis.lpush(spool.PENDING, json.dumps(bad))         # first in: text NOT NULL refuses it
     assert spool.push(ctx, "sms", "SM-good", CITIZEN, "东四北大街18号井盖丢了", None)
-    assert spool.drain(ctx) == 1
+    assert spool.drain(ctx, store_spooled) == 1
     assert len(stored(ctx, "sms", "SM-good")) == 1 and stored(ctx, "sms", "SM-bad") == []
     assert [json.loads(r)["external_id"] for r in ctx.redis.lrange(spool.FAILED, 0, -1)] == ["SM-bad"]
     assert spool.waiting(ctx) == 1          # still shown, for a person to look at
