@@ -36,6 +36,7 @@ SEND_SLICE = 0.2   # seconds a notify job sends before it yields to waiting inta
 DRAIN_SLICE = 1.0  # seconds an intake job works before a waiting notify job gets its turn
 GATHER = 0.05      # seconds between the starts of two batches while messages keep coming
 MAX_ATTEMPTS = 3   # a message that fails this often alone goes to a person (status failed)
+WORK_HERE = 3.0    # seconds a sweeper round works through intake and sends itself while Redis is away
 
 
 def _place_from_meta(ctx, meta: dict | None):
@@ -446,10 +447,24 @@ def deliver_outbox() -> int:
     return total
 
 
+def _work_here() -> int:
+    """Redis is unreachable (no job can be queued, the RQ worker waits to reconnect): the sweeper
+    itself processes pending messages and sends the outbox, in the jobs' slices, for up to
+    WORK_HERE seconds a round, so acknowledgements still go out; the next round does more.
+    Another worker doing the same is safe (the batches claim rows, SKIP LOCKED)."""
+    until, done = time.monotonic() + WORK_HERE, 0
+    while time.monotonic() < until:
+        n = drain() + deliver_outbox()
+        done += n
+        if n == 0:
+            break
+    return done
+
+
 def sweep(min_age_seconds: float = 2.0) -> dict:
     """Store what the database-down spool kept (intake.spool), kick the jobs for work that waited
-    too long (Redis was down, a kick was lost), send held reports whose ask-back expired to triage,
-    and show sends a dead worker left half done."""
+    too long (Redis was down, a kick was lost) or do that work here while Redis is away, send held
+    reports whose ask-back expired to triage, and show sends a dead worker left half done."""
     ctx = context.get()
     spooled = spool.drain(ctx, service.store_spooled)  # first: a stored spooled message is then pending like any other
     now = utcnow()
@@ -470,6 +485,8 @@ def sweep(min_age_seconds: float = 2.0) -> dict:
         kicked[queue.INTAKE] = queue.kick(ctx, queue.INTAKE)
     if outbound is not None or expired:
         kicked[queue.NOTIFY] = queue.kick(ctx, queue.NOTIFY)
+    if False in kicked.values():  # no job will come while Redis is away: a report must not wait for it
+        kicked["worked_here"] = _work_here()
     if expired or stuck:
         kicked.update(expired_ask_backs=expired, stuck_sends=stuck)
     if spooled:

@@ -174,8 +174,9 @@ class _OptOuts:
             self.out = set()
             for i in range(0, len(addresses), 500):
                 chunk = sorted(addresses)[i:i + 500]
-                self.out |= set(self.session.execute(select(OptOut.channel, OptOut.address).where(
-                    OptOut.opted_out.is_(True), OptOut.address.in_(chunk))).tuples())
+                self.out |= {tuple(row) for row in self.session.execute(select(OptOut.channel, OptOut.address)
+                                                                        .where(OptOut.opted_out.is_(True),
+                                                                               OptOut.address.in_(chunk)))}
             self.read_at = time.monotonic()
         return (delivery_channel(msg.channel), msg.to) in self.out
 

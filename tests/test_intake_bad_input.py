@@ -5,6 +5,7 @@ import pytest
 from sqlalchemy import func, select
 
 from config import Config
+from intake import context as context_module
 from intake.context import Context
 from intake.models import InboundMessage
 
@@ -64,6 +65,31 @@ def test_with_redis_down_the_message_is_stored_and_the_sweeper_enqueues_it(ctx, 
     run_worker()
     with ctx.db.session() as s:
         assert s.get(InboundMessage, message_id).status == "done"
+
+
+def test_while_redis_stays_down_the_sweeper_files_the_report_and_sends_the_acknowledgement(ctx, auth, new_id):
+    from app import create_app
+    from intake.processing import sweep
+    from notify.models import OutboundMessage
+    from store.redis_server import free_port
+    down = Context(Config(var_dir=ctx.config.var_dir, database_url=ctx.config.database_url,
+                          redis_url=f"redis://127.0.0.1:{free_port()}/0", api_token=ctx.config.api_token))
+    caller = "+8613800000013"
+    r = create_app(down).test_client().post("/hotline/transcripts", headers=auth, json={
+        "caller": caller, "text": "王府井大街18号井盖丢了", "call_id": new_id()})
+    assert r.status_code == 202
+    message_id = r.get_json()["message_id"]
+    context_module.set_current(down)   # the worker's sweeper, with the same Redis down
+    try:
+        swept = sweep(min_age_seconds=0)
+    finally:
+        context_module.set_current(ctx)
+    assert swept["intake"] is False and swept["worked_here"] >= 2   # the message and its SMS
+    with ctx.db.session() as s:
+        msg = s.get(InboundMessage, message_id)
+        assert msg.status == "done" and msg.case_id is not None
+        [ack] = s.scalars(select(OutboundMessage).where(OutboundMessage.to == caller)).all()
+        assert ack.kind == "ack" and ack.status == "sent"
 
 
 def test_healthz_reports_database_redis_and_workers(client):
