@@ -189,7 +189,7 @@ def test_the_phone_keeps_what_the_citizen_sent_through_a_database_outage(browser
         page.click("#sms-send")
         page.wait_for_selector('.bubble.out.pending:has-text("已发送，系统恢复后处理")')
         page.wait_for_selector('#phone-status:has-text("连不上")')
-        shot(page, "12-phone-database-down")
+        shot(page, "14-phone-database-down")
 
         node.__dict__["db"] = ctx.db
         database_back(ctx, run_worker)
@@ -205,7 +205,7 @@ def test_the_phone_keeps_what_the_citizen_sent_through_a_database_outage(browser
         page.wait_for_selector('#phone-status:has-text("发送失败")')
         assert page.input_value("#sms-text") == "交道口南大街20号路灯不亮了"   # back in the box, not lost
         assert page.locator('.bubble:has-text("路灯不亮")').count() == 0
-        shot(page, "13-phone-nothing-to-keep-it")
+        shot(page, "15-phone-nothing-to-keep-it")
         node.__dict__["db"], node.__dict__["redis"] = ctx.db, ctx.redis
         page.context.close()
 
