@@ -74,9 +74,15 @@ def _load(user_id: str):
         if not kept or str(kept.get("id")) != user_id:
             raise
         return Staff(**kept)
-    if staff is not None and session.get("staff") != asdict(staff):
-        session["staff"] = asdict(staff)
+    if staff is not None and session.get("staff") != _snapshot(staff):
+        session["staff"] = _snapshot(staff)
     return staff
+
+
+def _snapshot(staff: Staff) -> dict:
+    # Without the grid assignments: they only filter pages that need the database anyway, and a
+    # department's hundreds of cells would not fit in a cookie.
+    return {k: v for k, v in asdict(staff).items() if k != "grids"}
 
 
 def _from_database(user_id: str):
