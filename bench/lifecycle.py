@@ -290,7 +290,8 @@ def main() -> None:
     ctx = Context(cfg)
     if not args.reuse:
         fresh_schema(args.database_url)
-        upgrade(args.database_url)
+    upgrade(args.database_url)  # with --reuse too: data made by an older checkout gets the new columns
+    if not args.reuse:
         load_demo_city(ctx)
         print(f"generating {args.cases:,} cases (scheduler last ran {args.down_minutes:g} min before "
               f"{clock.local_naive(NOW, TZ):%Y-%m-%d %H:%M})")
