@@ -25,7 +25,8 @@ from notify.models import OutboundMessage
 from store.redis_server import free_port
 from tickets.models import Case
 from twilio_fake import AUTH_TOKEN, PUBLIC_URL, post_signed, sms_fields
-from web_support import csrf, signed_in, staff, staff_accounts  # noqa: F401 (fixtures)
+from web.models import User
+from web_support import csrf, post_form, signed_in, staff, staff_accounts  # noqa: F401 (fixtures)
 
 CITIZEN = "+8613800138077"
 TELEGRAM_SECRET = "tg-spool-secret"
@@ -259,3 +260,39 @@ def test_with_nowhere_to_keep_a_call_the_operator_form_comes_back_with_everythin
     assert r.status_code == 503 and "尚未保存" in html
     assert text in html and "13911115432" in html and "op-outage-2" in html  # the same call id: no double
     assert stored(ctx, "hotline", "op-outage-2") == [] and spool.waiting(ctx) == 0
+
+
+def call_refused(op, token, call_id: str) -> None:
+    r = op.post("/operator/calls", data={"caller": "13911110000", "text": "东四北大街18号门口井盖丢了",
+                                         "call_id": call_id, "csrf_token": token})
+    assert r.status_code in (302, 503) and "已暂存" not in r.get_data(as_text=True)
+    if r.status_code == 302:
+        assert "/login" in r.headers["Location"]
+    assert spool.waiting(op.application.extensions["gridline"]) == 0
+
+
+def test_an_account_deactivated_by_the_admin_cannot_file_calls_through_its_cookie_in_an_outage(ctx, staff, app):
+    op, token = operator_mid_shift(ctx)
+    with ctx.db.session() as s:
+        user_id = s.scalar(select(User.id).where(User.username == "t_op"))
+    admin = signed_in(app, "t_admin")
+    r = post_form(admin, f"/admin/users/{user_id}", {"name": "t_op", "role": "operator", "grids": ""})  # no "active"
+    assert r.status_code == 302
+    call_refused(op, token, "op-revoked-1")   # its next request came only after the database went away
+
+
+def test_an_account_seen_deactivated_keeps_no_snapshot_for_an_outage(ctx, staff):
+    from app import create_app
+    node = outage(ctx)
+    broken_db = node.db
+    node.__dict__["db"] = ctx.db
+    op_app = create_app(node)
+    op_app.testing = True
+    op = signed_in(op_app, "t_op")
+    token = csrf(op, "/operator")
+    with ctx.db.session() as s:  # deactivated elsewhere (another node, the database itself): Redis not told
+        s.get(User, s.scalar(select(User.id).where(User.username == "t_op"))).active = False
+        s.commit()
+    assert "/login" in op.get("/operator").headers["Location"]   # seen while the database answers
+    node.__dict__["db"] = broken_db
+    call_refused(op, token, "op-revoked-2")

@@ -8,7 +8,7 @@ from sqlalchemy import delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from tickets.models import Department, GridCell
-from web.auth import create_user, hash_password, roles_required
+from web.auth import create_user, hash_password, roles_required, set_revoked
 from web.models import ROLES, PhoneView, User, UserGrid
 
 bp = Blueprint("admin", __name__)
@@ -103,6 +103,7 @@ def user(user_id: int):
                 s.execute(delete(UserGrid).where(UserGrid.user_id == row.id))
                 s.add_all(UserGrid(user_id=row.id, grid_code=c) for c in sorted(codes))
                 s.commit()
+                set_revoked(_ctx(), row.id, not row.active)
                 flash(f"已保存用户 {row.username}")
                 return redirect(url_for("admin.user", user_id=row.id))
         grids = list(s.scalars(select(UserGrid.grid_code).where(UserGrid.user_id == row.id).order_by(UserGrid.grid_code)))

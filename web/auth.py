@@ -6,6 +6,7 @@ ride on them; they keep their own checks (signatures, tokens).
 """
 from __future__ import annotations
 
+import logging
 import secrets
 import time
 from dataclasses import asdict, dataclass, field
@@ -17,6 +18,7 @@ from flask import (Blueprint, current_app, flash, redirect, render_template, req
                    url_for)
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
+import redis
 from sqlalchemy import select
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -25,6 +27,7 @@ from store.db import utcnow
 from tickets.models import Department
 from web.models import ROLES, User, UserGrid
 
+log = logging.getLogger("gridline.auth")
 bp = Blueprint("auth", __name__)
 csrf = CSRFProtect()
 login_manager = LoginManager()
@@ -34,6 +37,7 @@ login_manager.login_message = "请先登录"
 MAX_FAILURES = 5                    # consecutive wrong passwords before the account locks
 LOCK_MINUTES = 15
 SESSION_MINUTES = 30                # idle time after which a session ends
+REVOKED = "gridline:staff:revoked"  # Redis set of deactivated user ids
 # The blueprints whose every POST is a console form (CSRF always checked there).
 UI_BLUEPRINTS = {"auth", "ui", "operator", "cases", "dept", "centre", "admin", "phone"}
 # A hash to compare against when the user does not exist, so timing does not tell names apart.
@@ -70,13 +74,35 @@ def _load(user_id: str):
     except DATABASE_DOWN:
         # The database went away mid-shift: the signed session cookie still says who this is, so an
         # operator's typed call can be kept (spooled) instead of lost behind a sign-in page.
+        # Without a snapshot (or deactivated) the request is anonymous: the sign-in page, not a 500.
         kept = session.get("staff")
-        if not kept or str(kept.get("id")) != user_id:
-            raise
+        if not kept or str(kept.get("id")) != user_id or revoked(_ctx(), user_id):
+            return None
         return Staff(**kept)
-    if staff is not None and session.get("staff") != _snapshot(staff):
+    if staff is None:  # deactivated or removed: nothing left to fall back on in an outage
+        session.pop("staff", None)
+    elif session.get("staff") != _snapshot(staff):
         session["staff"] = _snapshot(staff)
     return staff
+
+
+def revoked(ctx, user_id) -> bool:
+    """Deactivated by an admin (kept in Redis too, so an outage does not bring the account back
+    through its cookie). With Redis unreachable too nothing can be spooled, so the cookie may stand:
+    the operator's form comes back with what was typed, saved nowhere."""
+    try:
+        return ctx.redis is not None and bool(ctx.redis.sismember(REVOKED, str(user_id)))
+    except redis.RedisError:
+        return False
+
+
+def set_revoked(ctx, user_id, is_revoked: bool) -> None:
+    try:
+        if ctx.redis is not None:
+            (ctx.redis.sadd if is_revoked else ctx.redis.srem)(REVOKED, str(user_id))
+    except redis.RedisError as exc:  # the database is the record; this only guards outages
+        log.warning("could not note in Redis that user %s is %s: %s", user_id,
+                    "deactivated" if is_revoked else "active", exc)
 
 
 def _snapshot(staff: Staff) -> dict:
@@ -156,6 +182,7 @@ def login():
                 session.clear()  # a fresh session on sign-in: no fixation
                 session.permanent = True
                 login_user(_load(str(user.id)))  # keeps the staff snapshot in the session too
+                set_revoked(_ctx(), user.id, False)  # active again (the CLI can reactivate)
                 session["seen"] = time.time()
                 return redirect(_safe_next(request.args.get("next")) or url_for(home_for(user.role)))
     return render_template("ui/login.html", error=error, username=username), (401 if error else 200)
