@@ -257,7 +257,9 @@ def timed_scan(ctx, env, now: datetime) -> tuple[float, dict, float, dict]:
     """The scan at `now` and one sweep later, in a transaction rolled back afterwards."""
     with ctx.db.engine.connect() as conn:
         outer = conn.begin()
-        with Session(bind=conn, join_transaction_mode="create_savepoint") as s:
+        # expire_on_commit=False as the worker's sessions (store/db.py): a commit a batch does not
+        # send every department held for the scan back to the database.
+        with Session(bind=conn, join_transaction_mode="create_savepoint", expire_on_commit=False) as s:
             t0 = time.perf_counter()
             first = sla_scan.scan(s, env, now=now)
             t1 = time.perf_counter()
