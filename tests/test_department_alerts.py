@@ -28,7 +28,7 @@ from routing.rules import RulesError, load_rules
 from rules_copy import write_rules
 from store.db import utcnow
 from test_telegram import TOKEN as BOT_TOKEN
-from test_telegram import FakeBotAPI
+from test_telegram import bot_api  # noqa: F401 (fixture: the loopback Bot API)
 from tickets import sla_scan
 
 SECRET = "whsec-test-7c1d"
@@ -82,13 +82,6 @@ def receiver():
     r = Receiver()
     yield r
     r.close()
-
-
-@pytest.fixture(scope="module")
-def bot_api():
-    fake = FakeBotAPI()
-    yield fake
-    fake.close()
 
 
 @pytest.fixture(scope="module")
