@@ -4,11 +4,12 @@ from __future__ import annotations
 import re
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user
 from sqlalchemy import delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from tickets.models import Department, GridCell
-from web.auth import create_user, hash_password, roles_required, set_revoked
+from web.auth import create_user, roles_required, set_password, set_revoked
 from web.models import ROLES, PhoneView, User, UserGrid
 
 bp = Blueprint("admin", __name__)
@@ -38,9 +39,9 @@ def users():
             else:
                 try:
                     create_user(s, username, f.get("password") or "", f.get("role") or "", (f.get("name") or "").strip()[:60],
-                                department)
+                                department, must_change=True)
                     s.commit()
-                    flash(f"已创建用户 {username}")
+                    flash(f"已创建用户 {username}（首次登录须修改密码）")
                     return redirect(url_for("admin.users"))
                 except ValueError as exc:
                     s.rollback()
@@ -96,8 +97,8 @@ def user(user_id: int):
                 row.name = (f.get("name") or row.name).strip()[:60]
                 row.role, row.department_id = role, dep_id if role == "department" else None
                 row.active = f.get("active") == "on"
-                if password:
-                    row.password_hash = hash_password(password)
+                if password:  # someone else's password now known to the admin: they choose their own
+                    set_password(row, password, must_change=row.id != current_user.id)
                 if f.get("unlock") == "on":
                     row.failed_logins, row.locked_until = 0, None
                 s.execute(delete(UserGrid).where(UserGrid.user_id == row.id))

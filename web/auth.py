@@ -39,7 +39,7 @@ LOCK_MINUTES = 15
 SESSION_MINUTES = 30                # idle time after which a session ends
 REVOKED = "gridline:staff:revoked"  # Redis set of deactivated user ids
 # The blueprints whose every POST is a console form (CSRF always checked there).
-UI_BLUEPRINTS = {"auth", "ui", "operator", "cases", "dept", "centre", "admin", "phone"}
+UI_BLUEPRINTS = {"auth", "ui", "account", "operator", "cases", "dept", "centre", "admin", "phone"}
 # A hash to compare against when the user does not exist, so timing does not tell names apart.
 _DUMMY_HASH = generate_password_hash(secrets.token_hex(8))
 
@@ -54,6 +54,8 @@ class Staff(UserMixin):
     department_id: int | None
     department: str
     grids: list[str] = field(default_factory=list)
+    must_change: bool = False          # an admin or the CLI gave the password: choose one first
+    password_stamp: str = ""           # when the password last changed (password_stamp())
 
     @property
     def role_label(self) -> str:
@@ -79,7 +81,9 @@ def _load(user_id: str):
         if not kept or str(kept.get("id")) != user_id or revoked(_ctx(), user_id):
             return None
         return Staff(**kept)
-    if staff is None:  # deactivated or removed: nothing left to fall back on in an outage
+    if staff is not None and session.get("pw", "") != staff.password_stamp:
+        staff = None   # the password changed since this session signed in: it ends here
+    if staff is None:  # deactivated, removed or signed out: nothing left to fall back on in an outage
         session.pop("staff", None)
     elif session.get("staff") != _snapshot(staff):
         session["staff"] = _snapshot(staff)
@@ -119,7 +123,21 @@ def _from_database(user_id: str):
         dep = s.get(Department, row.department_id) if row.department_id else None
         grids = list(s.scalars(select(UserGrid.grid_code).where(UserGrid.user_id == row.id)))
         return Staff(row.id, row.username, row.name or row.username, row.role, row.department_id,
-                     dep.name if dep else "", grids)
+                     dep.name if dep else "", grids, row.must_change_password, password_stamp(row))
+
+
+def password_stamp(user: User) -> str:
+    """What a session keeps of its account's last password change, to end when it changes again."""
+    return user.password_changed_at.isoformat() if user.password_changed_at else ""
+
+
+def set_password(user: User, password: str, must_change: bool) -> None:
+    """A new password; every session signed in under the old one ends at its next request."""
+    if len(password) < 8:
+        raise ValueError("密码至少 8 位")
+    user.password_hash = hash_password(password)
+    user.password_changed_at = utcnow()
+    user.must_change_password = must_change
 
 
 def hash_password(password: str) -> str:
@@ -181,6 +199,7 @@ def login():
             if user is not None:
                 session.clear()  # a fresh session on sign-in: no fixation
                 session.permanent = True
+                session["pw"] = password_stamp(user)
                 login_user(_load(str(user.id)))  # keeps the staff snapshot in the session too
                 set_revoked(_ctx(), user.id, False)  # active again (the CLI can reactivate)
                 session["seen"] = time.time()
@@ -281,10 +300,12 @@ def init_app(app, ctx) -> None:
 
 
 def create_user(session, username: str, password: str, role: str, name: str = "",
-                department: str | None = None, password_hash: str | None = None) -> User:
-    """Create or update a user (the CLI and the demo loader use this). `password_hash`, when given,
-    is hash_password(password) made once for many accounts that share it (the demo staff): each
-    hash costs a deliberate ~0.3 s."""
+                department: str | None = None, password_hash: str | None = None,
+                must_change: bool = False) -> User:
+    """Create or update a user (the CLI, the admin page and the demo loader use this).
+    `password_hash`, when given, is hash_password(password) made once for many accounts that share
+    it (the demo staff): each hash costs a deliberate ~0.3 s. must_change: the owner chooses their
+    own password at the next sign-in."""
     if role not in ROLES:
         raise ValueError(f"未知角色 {role}：可选 {', '.join(ROLES)}")
     if len(password) < 8:
@@ -298,7 +319,10 @@ def create_user(session, username: str, password: str, role: str, name: str = ""
             raise ValueError(f"没有部门“{department}”")
     user = session.scalar(select(User).where(User.username == username)) or User(username=username)
     user.name, user.role, user.department_id = name or user.name or username, role, dep_id
-    user.password_hash = password_hash or hash_password(password)
+    if password_hash:
+        user.password_hash, user.must_change_password = password_hash, must_change
+    else:
+        set_password(user, password, must_change)
     user.active, user.failed_logins, user.locked_until = True, 0, None
     session.add(user)
     return user

@@ -35,9 +35,10 @@ def home():
 
 def init_app(app, ctx) -> None:
     """Everything the consoles add to the app: sign-in, CSRF, blueprints, helpers, the audit hook."""
-    from web import admin, auth, cases, centre, dept, operator, phone
+    from web import account, admin, auth, cases, centre, dept, operator, phone
     auth.init_app(app, ctx)
-    for blueprint in (bp, auth.bp, operator.bp, cases.bp, dept.bp, centre.bp, admin.bp, phone.bp):
+    app.before_request(account.require_new_password)   # after the idle time-out and CSRF checks
+    for blueprint in (bp, auth.bp, account.bp, operator.bp, cases.bp, dept.bp, centre.bp, admin.bp, phone.bp):
         app.register_blueprint(blueprint)
     app.after_request(access.write_audit)
 

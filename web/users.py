@@ -62,17 +62,18 @@ def load_demo_users(ctx) -> int:
 @click.option("--name", default="", help="姓名")
 @click.password_option(help="至少 8 位；不给出则提示输入")
 def create_user_command(username: str, role: str, department: str | None, name: str, password: str) -> None:
-    """Create a staff account, or reset an existing one's password, role and department."""
+    """Create a staff account, or reset an existing one's password, role and department (its owner
+    then chooses a new password at the next sign-in)."""
     from intake.context import get
     from web.auth import create_user
     ctx = get()
     with ctx.db.session() as s:
         try:
-            create_user(s, username, password, role, name, department)
+            create_user(s, username, password, role, name, department, must_change=True)
         except ValueError as exc:
             raise click.ClickException(str(exc)) from None
         s.commit()
-    click.echo(f"用户 {username}（{ROLES[role]}）已保存")
+    click.echo(f"用户 {username}（{ROLES[role]}）已保存；首次登录须修改密码")
 
 
 @click.command("demo-users")

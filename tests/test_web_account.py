@@ -1,0 +1,84 @@
+"""A staff member changes their own password; one an admin or the CLI gave must be changed first,
+and a change ends the account's other sessions."""
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import select
+
+from web.models import User
+from web_support import csrf, login, post_form, signed_in, staff, staff_accounts  # noqa: F401 (fixtures)
+
+FIRST, SECOND = "first-pass-2026", "second-pass-2026"
+
+
+@pytest.fixture
+def own_account(ctx):
+    """An operator account of this test's own (the shared test accounts keep their password)."""
+    from web.auth import create_user
+    with ctx.db.session() as s:
+        create_user(s, "t_pw", FIRST, "operator", "改密测试")
+        s.commit()
+    return "t_pw"
+
+
+def change(client, current, new, again=None):
+    return post_form(client, "/account/password", {"current": current, "new": new, "again": again or new})
+
+
+def signed_in_as(app, username, password):
+    client = app.test_client()
+    assert login(client, username, password).status_code == 302
+    return client
+
+
+def test_a_user_changes_their_password_and_only_the_new_one_signs_in(app, own_account):
+    client = signed_in_as(app, own_account, FIRST)
+    assert "修改密码" in client.get("/operator").get_data(as_text=True)     # the link in the header
+    for current, new, again, why in [("wrong-pass-2026", SECOND, SECOND, "当前密码不正确"),
+                                     (FIRST, "short", "short", "至少 8 位"),
+                                     (FIRST, SECOND, SECOND + "x", "不一致"),
+                                     (FIRST, FIRST, FIRST, "不能与当前密码相同")]:
+        r = change(client, current, new, again)
+        assert r.status_code == 422 and why in r.get_data(as_text=True)
+    r = change(client, FIRST, SECOND)
+    assert r.status_code == 302 and client.get("/operator").status_code == 200   # this session goes on
+    assert login(app.test_client(), own_account, FIRST).status_code == 401
+    assert login(app.test_client(), own_account, SECOND).status_code == 302
+
+
+def test_a_password_change_ends_the_other_sessions_of_the_account(app, own_account):
+    laptop, phone = signed_in_as(app, own_account, FIRST), signed_in_as(app, own_account, FIRST)
+    assert phone.get("/operator").status_code == 200
+    assert change(laptop, FIRST, SECOND).status_code == 302
+    r = phone.get("/operator")
+    assert r.status_code == 302 and "/login" in r.headers["Location"]
+    assert laptop.get("/operator").status_code == 200
+
+
+def test_a_password_the_admin_set_must_be_replaced_before_anything_else(app, ctx, staff, own_account):
+    admin = signed_in(app, "t_admin")
+    with ctx.db.session() as s:
+        user_id = s.scalar(select(User.id).where(User.username == own_account))
+    r = post_form(admin, f"/admin/users/{user_id}", {"name": "改密测试", "role": "operator", "active": "on",
+                                                      "password": SECOND, "grids": ""})
+    assert r.status_code == 302
+    client = signed_in_as(app, own_account, SECOND)
+    r = client.get("/operator")
+    assert r.status_code == 302 and r.headers["Location"].endswith("/account/password")
+    page = client.get("/account/password").get_data(as_text=True)
+    assert "由管理员设置" in page
+    api = client.get("/api/stats", headers={"X-CSRFToken": csrf(client, "/account/password")})
+    assert api.status_code == 403 and api.get_json()["error"] == "password_change_required"
+    assert change(client, SECOND, "my-own-pass-2026").status_code == 302
+    assert client.get("/operator").status_code == 200
+    assert admin.get("/admin/users").status_code == 200   # the admin's own session is untouched
+
+
+def test_an_account_the_cli_resets_asks_its_owner_for_a_new_password(app, own_account):
+    from cli import cli
+    result = CliRunner().invoke(cli, ["create-user", own_account, "--role", "operator", "--password", SECOND])
+    assert result.exit_code == 0, result.output
+    assert "首次登录须修改密码" in result.output
+    client = signed_in_as(app, own_account, SECOND)
+    assert client.get("/operator").headers["Location"].endswith("/account/password")
