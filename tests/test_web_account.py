@@ -82,3 +82,17 @@ def test_an_account_the_cli_resets_asks_its_owner_for_a_new_password(app, own_ac
     assert "首次登录须修改密码" in result.output
     client = signed_in_as(app, own_account, SECOND)
     assert client.get("/operator").headers["Location"].endswith("/account/password")
+
+
+def test_an_admin_setting_their_own_password_stays_signed_in_and_is_not_asked_again(app, ctx):
+    from web.auth import create_user
+    with ctx.db.session() as s:
+        user = create_user(s, "t_pw_admin", FIRST, "admin", "管理员改密")
+        s.commit()
+        user_id = user.id
+    admin = signed_in_as(app, "t_pw_admin", FIRST)
+    r = post_form(admin, f"/admin/users/{user_id}", {"name": "管理员改密", "role": "admin", "active": "on",
+                                                      "password": SECOND, "grids": ""})
+    assert r.status_code == 302
+    assert admin.get("/admin/users").status_code == 200
+    assert login(app.test_client(), "t_pw_admin", SECOND).status_code == 302

@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import re
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user
 from sqlalchemy import delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from tickets.models import Department, GridCell
-from web.auth import create_user, roles_required, set_password, set_revoked
+from web.auth import create_user, password_stamp, roles_required, set_password, set_revoked
 from web.models import ROLES, PhoneView, User, UserGrid
 
 bp = Blueprint("admin", __name__)
@@ -104,6 +104,8 @@ def user(user_id: int):
                 s.execute(delete(UserGrid).where(UserGrid.user_id == row.id))
                 s.add_all(UserGrid(user_id=row.id, grid_code=c) for c in sorted(codes))
                 s.commit()
+                if password and row.id == current_user.id:  # the admin's own: this session goes on
+                    session["pw"] = password_stamp(row)
                 set_revoked(_ctx(), row.id, not row.active)
                 flash(f"已保存用户 {row.username}")
                 return redirect(url_for("admin.user", user_id=row.id))
