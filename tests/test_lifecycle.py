@@ -114,6 +114,30 @@ def test_verification_failure_is_rework_for_the_same_department(ctx):
         assert len(rework) == 1 and "现场仍有垃圾" in rework[0].text and rework[0].to == case.department.phone
 
 
+def test_the_centre_presses_the_department_in_its_own_words_and_the_clock_is_untouched(ctx):
+    """督办: a note is required; the department hears it on its channels; status and due time stay."""
+    with ctx.db.session() as s:
+        case = open_at(ctx, s, at(2026, 11, 23, 9, 0))
+        due, status = case.due_at, case.status
+        with pytest.raises(BadAction, match="督办要求"):
+            act_at(ctx, s, case, "supervise", "dispatcher", at(2026, 11, 23, 10, 0), note="  ")
+        with pytest.raises(IllegalTransition):
+            act_at(ctx, s, case, "supervise", "department", at(2026, 11, 23, 10, 0), note="自己督办自己")
+        act_at(ctx, s, case, "supervise", "supervisor", at(2026, 11, 23, 10, 0), note="市长热线重点件，今天下班前处理",
+               actor="值班长陈")
+        act_at(ctx, s, case, "supervise", "supervisor", at(2026, 11, 23, 11, 0), note="再次督办")
+        s.commit()
+        assert case.status == status and case.due_at == due
+        ev = case.events[-2]
+        assert (ev.action, ev.actor, ev.note) == ("supervise", "值班长陈", "市长热线重点件，今天下班前处理")
+        sent = s.scalars(select(OutboundMessage).where(OutboundMessage.kind == "supervise")
+                         .order_by(OutboundMessage.id)).all()
+        assert [m.to for m in sent] == [case.department.phone] * 2
+        assert "督办" in sent[0].text and case.number in sent[0].text and "今天下班前处理" in sent[0].text
+        act_at(ctx, s, case, "resolve", "department", at(2026, 11, 23, 12, 0), note="已清运")
+        assert "supervise" not in allowed_actions(case.status, "supervisor", case)   # nothing left to press
+
+
 def test_citizen_answer_3_reopens_a_closed_case(ctx):
     """The exact call the SMS conversation makes for survey answer 3."""
     from tickets.service import act
@@ -266,10 +290,10 @@ WHO_MAY = {
     "reported": {"operator": "file not_file", "supervisor": "file not_file void", "system": "file not_file"},
     "filed": {"operator": "not_file", "dispatcher": "dispatch", "supervisor": "dispatch not_file void",
               "system": "dispatch not_file"},
-    "dispatched": {"department": "accept request_extension resolve return", "dispatcher": "suspend",
-                   "supervisor": "suspend void", "api": "accept resolve"},
-    "accepted": {"department": "request_extension resolve return", "dispatcher": "suspend",
-                 "supervisor": "suspend void", "api": "resolve"},
+    "dispatched": {"department": "accept request_extension resolve return", "dispatcher": "supervise suspend",
+                   "supervisor": "supervise suspend void", "api": "accept resolve"},
+    "accepted": {"department": "request_extension resolve return", "dispatcher": "supervise suspend",
+                 "supervisor": "supervise suspend void", "api": "resolve"},
     "handled": {"verifier": "close rework verify", "supervisor": "close rework verify void", "api": "close verify"},
     "verified": {"verifier": "close rework", "supervisor": "close rework void", "api": "close"},
     "closed": {"citizen": "rework", "supervisor": "rework"},

@@ -444,6 +444,26 @@ def test_simulated_phone_sends_through_intake_and_shows_replies(app, ctx, run_wo
     assert r.status_code == 422
 
 
+def test_the_light_follows_the_cases_own_clock_after_rework_and_suspension(ctx):
+    """The console shows what the SLA scan judges: a reworked case starts green again, and suspended
+    time does not count."""
+    from case_factory import act_at, at, open_at
+    from web.present import light
+    with ctx.db.session() as s:
+        case = open_at(ctx, s, at(2026, 11, 23, 9, 0))       # 4 working hours
+        act_at(ctx, s, case, "resolve", "department", at(2026, 11, 23, 10, 0), note="已清理")
+        act_at(ctx, s, case, "rework", "verifier", at(2026, 11, 25, 9, 0), note="现场仍有垃圾")
+        assert light(case, ctx, at(2026, 11, 25, 9, 30))["colour"] == "green"      # not judged from the filing
+        assert light(case, ctx, at(2026, 11, 25, 12, 30))["colour"] == "green"     # 3 of 4 h: lunch does not count
+        assert light(case, ctx, at(2026, 11, 25, 14, 15))["colour"] == "yellow"    # 3.25 of 4 h: past 80 %
+        act_at(ctx, s, case, "suspend", "dispatcher", at(2026, 11, 25, 10, 0), note="等待配件")
+        assert light(case, ctx, at(2026, 11, 25, 11, 0))["colour"] == "grey"
+        act_at(ctx, s, case, "resume", "dispatcher", at(2026, 11, 26, 10, 0))  # a working day later
+        shown = light(case, ctx, at(2026, 11, 26, 10, 30))
+        assert shown["colour"] == "green" and shown["ratio"] == 0.375            # 1.5 of 4 working hours
+        s.rollback()
+
+
 def test_time_limit_light_is_green_then_yellow_at_80_percent_then_red(app, ctx, client, auth, run_worker):
     from datetime import timedelta
     from web.present import light

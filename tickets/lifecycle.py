@@ -4,7 +4,7 @@ The standard loop (reference/workflow_states.json, standards.md §5): 上报 rep
 (or 不予立案 not_filed) → 派遣 dispatched → 签收 accepted → 处置完毕 handled → 核查 verified → 结案
 closed, with the exceptions 退回 (returned, then re-dispatched), 延期 (extension asked, approved or
 refused), 挂账 (suspended, then resumed), 作废 (void) and 返工 (rework: verification failed, or the
-citizen answered 3). Supervision and handling are separate (监督与处置分离): the department resolves,
+citizen answered 3); 督办 (the centre presses the department, the status and clock unchanged). Supervision and handling are separate (监督与处置分离): the department resolves,
 the command centre verifies and closes — a department never closes a case.
 
 Roles: operator 受理员, dispatcher 派遣员, department 专业部门, verifier 核查员, supervisor 值班长,
@@ -24,7 +24,7 @@ ACTION_LABELS = {
     "refuse_extension": "驳回延期", "suspend": "挂账", "resume": "恢复", "resolve": "处置反馈",
     "verify": "核查通过", "rework": "返工", "close": "结案", "void": "作废", "split": "拆分",
     "join": "合并", "yellow": "黄灯预警", "red": "红灯超期", "remind": "催办", "escalate": "升级",
-    "survey": "回访评价", "no_answer": "回访未回复",
+    "survey": "回访评价", "no_answer": "回访未回复", "supervise": "督办",
 }
 TERMINAL = frozenset({"not_filed", "closed", "void"})
 OPEN = frozenset(STATUS_LABELS) - TERMINAL
@@ -52,6 +52,8 @@ TRANSITIONS: dict[str, tuple[frozenset[str], str, frozenset[str]]] = {
     "approve_extension": (_HANDLING, SAME, _APPROVE),
     "refuse_extension": (_HANDLING, SAME, _APPROVE),
     "suspend": (_HANDLING, "suspended", _APPROVE),
+    # 督办: the command centre presses the department on a case it is handling, in its own words.
+    "supervise": (_HANDLING, SAME, frozenset({"dispatcher", "supervisor", "admin"})),
     "resume": (frozenset({"suspended"}), RESUME, _APPROVE),
     "resolve": (_HANDLING, "handled", frozenset({"department", "api"})),
     "verify": (frozenset({"handled"}), "verified", _VERIFY),

@@ -20,6 +20,7 @@ DEFAULT_MESSAGES = {
     "remind": "【网格通】催办：案卷{number}（{category}）已超期{overdue}，请尽快处置并反馈。",
     "escalate": "【网格通】升级督办（第{step}级）：{department}的案卷{number}（{category}）已超期{overdue}，请督促办理。",
     "rework": "【网格通】返工：案卷{number}（{category}）需重新处置。{note}",
+    "supervise": "【网格通】督办：案卷{number}（{category}），处置时限{due}。指挥中心要求：{note}",
 }
 
 
@@ -51,7 +52,7 @@ class Policy:
     escalate_every: Span = Span(8, True)
     urgent_escalate_after: Span = Span(1, False)
     urgent_escalate_every: Span = Span(1, False)
-    notify: frozenset = frozenset({"yellow", "red", "remind", "escalate", "rework"})
+    notify: frozenset = frozenset({"yellow", "red", "remind", "escalate", "rework", "supervise"})
     department_heads: dict = field(default_factory=dict)
     duplicate_window: Span = Span(72, False)
     duplicate_similarity: float = 0.3

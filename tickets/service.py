@@ -25,7 +25,8 @@ __all__ = ["NewCase", "BadAction", "IllegalTransition", "open_case", "report_cas
            "record_survey", "case_as_dict", "department_id", "make_env"]
 
 NOTE_REQUIRED = {"not_file": "不予立案须说明理由", "return": "退回须说明理由", "void": "作废须说明理由",
-                 "suspend": "挂账须说明理由", "request_extension": "申请延期须说明理由"}
+                 "suspend": "挂账须说明理由", "request_extension": "申请延期须说明理由",
+                 "supervise": "督办须写明督办要求"}
 SURVEY_LABELS = {1: "满意", 2: "基本满意", 3: "不满意"}
 _OPENED = "gridline.opened_cases"  # session.info: the cases this session opened (find_duplicate)
 _DEPARTMENTS = "gridline.departments"          # session.info: name → Department
@@ -253,6 +254,9 @@ def act(session, case: Case, action: str, actor: str, role: str, note: str = "",
         _send_result(session, case, env, note)
     if action == "rework":
         _notify_department(session, case, env, "rework", f"rework:{case.id}:{case.clock_round}", now, note=note)
+    if action == "supervise":
+        _notify_department(session, case, env, "supervise", f"supervise:{case.id}:{now.isoformat()}", now,
+                           note=note.strip())
     return case
 
 

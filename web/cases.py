@@ -19,7 +19,7 @@ from intake.models import InboundMessage
 from tickets import lifecycle
 from tickets.lifecycle import IllegalTransition
 from tickets.models import Case, Department
-from tickets.service import act
+from tickets.service import NOTE_REQUIRED, act
 from web import access
 from web.auth import roles_required
 from web.models import CasePhoto
@@ -99,16 +99,7 @@ def show(number: str):
             citizen_photos=citizen_photos,
             actions=allowed(case), departments=departments, event_details=event_details,
             actor_label=actor_label, extensions=EXTENSIONS_WORKING if working else EXTENSIONS_CLOCK,
-            joined=lifecycle.joined_reporters(case) if hasattr(lifecycle, "joined_reporters") else [],
-            note_required=_note_required())
-
-
-def _note_required() -> set[str]:
-    try:
-        from tickets.service import NOTE_REQUIRED
-        return set(NOTE_REQUIRED)
-    except ImportError:  # pragma: no cover
-        return {"return", "void", "suspend", "request_extension", "not_file"}
+            joined=lifecycle.joined_reporters(case), note_required=set(NOTE_REQUIRED))
 
 
 def _photos(files) -> tuple[list[tuple[bytes, str, str]], str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from tickets import clock, lifecycle
+from tickets.deadline import make_env
 from store.db import utcnow
 
 ACTION_LABELS = {
@@ -20,19 +21,14 @@ STATUS_LABELS = {
     "verified": "已核查", "closed": "已结案", "void": "已作废", "rework": "返工",
 }
 CLOSED_STATUSES = {"closed", "void", "not_filed"}
-# What an action needs on its form besides the note.
-NOTE_REQUIRED = {"return", "extend", "refuse_extension", "reject_extension", "rework", "void", "suspend", "reject",
-                 "not_file"}
 
 
 def action_label(action: str) -> str:
-    labels = getattr(lifecycle, "ACTION_LABELS", None) or {}
-    return labels.get(action) or ACTION_LABELS.get(action, action)
+    return lifecycle.ACTION_LABELS.get(action) or ACTION_LABELS.get(action, action)
 
 
 def status_label(status: str) -> str:
-    labels = getattr(lifecycle, "STATUS_LABELS", None) or {}
-    return labels.get(status) or STATUS_LABELS.get(status, status)
+    return lifecycle.STATUS_LABELS.get(status) or STATUS_LABELS.get(status, status)
 
 
 def local(dt: datetime | None, tz: str, fmt: str = "%Y-%m-%d %H:%M") -> str:
@@ -49,30 +45,21 @@ def _duration(hours: float) -> str:
 
 
 def light(case, ctx, now: datetime | None = None) -> dict:
-    """Green below 80 % of the time allowed, yellow to 100 %, red past the due time.
-
-    Counted as the case's clock counts: working time for working-time limits, wall clock otherwise.
-    """
+    """The case's own clock, as the SLA scan judges it: yellow from its warn time (data/lifecycle.yaml
+    warn_ratio of the limit), red past the due time; both move with suspensions, extensions and
+    each fresh round (dispatch, rework). Counted in working time unless the limit is on the wall clock."""
     now = now or utcnow()
-    running = getattr(lifecycle, "CLOCK_RUNNING", {"dispatched", "accepted"})
-    if case.status not in running or case.due_at is None:  # handled, suspended, closed…: the clock stands
+    if case.status not in lifecycle.CLOCK_RUNNING or case.due_at is None:  # handled, suspended, closed…
         return {"colour": "grey", "label": status_label(case.status), "ratio": None}
-    tz = ctx.config.timezone
-    working = "工作" in (case.time_limit or "")
-    start, due, at = (clock.local_naive(x, tz) for x in (case.created_at, case.due_at, now))
-    cal = ctx.calendar
-    if working and hasattr(cal, "working_hours_between"):
-        total, used = cal.working_hours_between(start, due), cal.working_hours_between(start, at)
-        left = cal.working_hours_between(at, due) if at < due else -cal.working_hours_between(due, at)
-    else:
-        total = (due - start).total_seconds() / 3600
-        used = (at - start).total_seconds() / 3600
-        left = (due - at).total_seconds() / 3600
-    ratio = used / total if total > 0 else 1.0
+    tz, working = ctx.config.timezone, case.working_clock
+    env = make_env(ctx.calendar, tz)
+    start = case.clock_start or case.created_at
+    used = env.elapsed(start, now, working) - (case.paused_hours or 0.0) if now > start else 0.0
+    ratio = used / case.limit_hours if case.limit_hours else 1.0
     if now >= case.due_at:
         colour, label = "red", f"超期 {_duration((now - case.due_at).total_seconds() / 3600)}"
     else:
-        colour = "yellow" if ratio >= 0.8 else "green"
-        label = f"剩余 {_duration(left)}{'（工作时间）' if working else ''}"
+        colour = "yellow" if case.warn_at is not None and now >= case.warn_at else "green"
+        label = f"剩余 {_duration(env.elapsed(now, case.due_at, working))}{'（工作时间）' if working else ''}"
     return {"colour": colour, "label": label, "ratio": round(ratio, 3),
             "due_iso": clock.iso_local(case.due_at, tz)}
