@@ -211,6 +211,20 @@ def test_department_queue_is_its_own_sorted_by_due_time_with_lights(app, client,
     assert re.search(r'class="light (green|yellow|red)"', page)
 
 
+def test_the_centre_presses_a_case_and_the_department_sees_it_in_its_queue(app, ctx, client, auth, run_worker, staff):
+    number = report(client, auth, run_worker, LITTER, "press-1")
+    dept, chief = signed_in(app, "t_sanit"), signed_in(app, "t_chief")
+    assert 'data-action="supervise"' not in dept.get(f"/cases/{number}").get_data(as_text=True)
+    assert 'data-action="supervise"' in chief.get(f"/cases/{number}").get_data(as_text=True)
+    assert act(chief, number, "supervise", "").status_code == 302          # no note: refused, said why
+    assert "督办须写明督办要求" in chief.get(f"/cases/{number}").get_data(as_text=True)
+    assert act(chief, number, "supervise", "群众反映强烈，请今天处理").status_code == 302
+    assert "督办1次" in dept.get("/dept").get_data(as_text=True)
+    page = dept.get(f"/cases/{number}").get_data(as_text=True)
+    assert "督办" in page and "群众反映强烈，请今天处理" in page
+    assert "督办1次" in chief.get("/centre?tab=all").get_data(as_text=True)
+
+
 def test_a_grid_worker_sees_their_cells_first_and_the_department_on_request(app, ctx, client, auth, run_worker, staff):
     here = report(client, auth, run_worker, LITTER, "dg-1")
     there = report(client, auth, run_worker, "交道口南大街20号有暴露垃圾没人清理", "dg-2")

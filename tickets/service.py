@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, inspect, select
+from sqlalchemy import bindparam, func, inspect, select
 
 from notify import outbox
 from store.db import utcnow
@@ -70,6 +70,15 @@ def event_fields(case: Case, actor: str, action: str, from_status, to_status, no
     return {"actor": actor, "action": action, "from_status": from_status, "to_status": to_status, "note": note,
             "data": data or {}, "at": now or utcnow(), "department_id": case.department_id,
             "grid_code": case.grid_code, "due_at": case.due_at}
+
+
+def supervised(session, cases) -> dict[int, int]:
+    """{case id: how many times the centre has pressed (督办) it}, for a queue's badges."""
+    ids = [c.id for c in cases]
+    if not ids:
+        return {}
+    return dict(session.execute(select(CaseEvent.case_id, func.count()).where(
+        CaseEvent.case_id.in_(ids), CaseEvent.action == "supervise").group_by(CaseEvent.case_id)).all())
 
 
 def department_id(session, name: str) -> int:

@@ -11,6 +11,7 @@ from sqlalchemy.orm import selectinload
 
 from store.db import utcnow
 from tickets.models import Case, CaseEvent, CaseReporter, GridCell
+from tickets.service import supervised
 from web import charts, indicators
 from web.auth import roles_required
 from web.present import status_label
@@ -68,7 +69,7 @@ def todo():
                 joins = [e for e in c.events if e.action == "join"]
                 clusters.append((c, joins))
         return render_template("ui/centre_todo.html", title="指挥中心", tabs=TABS, tab=tab, counts=counts,
-                               cases=cases, clusters=clusters)
+                               cases=cases, clusters=clusters, pressed=supervised(s, cases))
 
 
 @bp.get("/centre/cases")

@@ -10,6 +10,7 @@ from sqlalchemy.orm import selectinload
 
 from store.db import utcnow
 from tickets.models import Case
+from tickets.service import supervised
 from web.auth import roles_required
 from web.present import CLOSED_STATUSES
 
@@ -40,4 +41,4 @@ def queue():
         cases = s.scalars(q.options(selectinload(Case.grid), selectinload(Case.department)).limit(500)).all()
         counts = {c: sum(1 for x in cases if x.status == c) for c in ("dispatched", "accepted", "suspended")}
         return render_template("ui/dept_queue.html", title="本部门案卷", cases=cases, tab=tab, counts=counts,
-                               mine=mine)
+                               mine=mine, pressed=supervised(s, cases))
