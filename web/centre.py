@@ -12,7 +12,7 @@ from sqlalchemy.orm import selectinload
 from store.db import utcnow
 from tickets.models import Case, CaseEvent, CaseReporter, GridCell
 from tickets.service import supervised
-from web import charts, indicators
+from web import charts, indicators, workload
 from web.auth import roles_required
 from web.present import status_label
 
@@ -124,8 +124,10 @@ def evaluation():
     month, start, end = indicators.month_bounds(request.args.get("month"), ctx.config.timezone)
     with ctx.db.session() as s:
         rows = indicators.evaluation(s, start, end)
+        staff = workload.workload(s, start, end)
     return render_template("ui/evaluation.html", title="月度考评", rows=rows, month=month,
-                           columns=indicators.EVALUATION, rates=indicators.RATES)
+                           columns=indicators.EVALUATION, rates=indicators.RATES, staff=staff,
+                           staff_columns=workload.COLUMNS, staff_rates=workload.RATES)
 
 
 # ----------------------------------------------------------------------------- exports
@@ -135,8 +137,8 @@ def _pct(v):
     return "" if v is None else f"{v * 100:.1f}%"
 
 
-def _row(r: dict, columns) -> list:
-    return [_pct(r[k]) if k in indicators.RATES else ("" if r.get(k) is None else r[k]) for k, _label in columns]
+def _row(r: dict, columns, rates=indicators.RATES) -> list:
+    return [_pct(r[k]) if k in rates else ("" if r.get(k) is None else r[k]) for k, _label in columns]
 
 
 def _table(what: str, by: str, month: str) -> tuple[str, list[str], list[list]]:
@@ -147,6 +149,10 @@ def _table(what: str, by: str, month: str) -> tuple[str, list[str], list[list]]:
             rows = indicators.evaluation(s, start, end)
             return (f"月度考评-{month}", ["部门"] + [label for _k, label in indicators.EVALUATION],
                     [[r["name"]] + _row(r, indicators.EVALUATION) for r in rows])
+        if what == "workload":
+            rows = workload.workload(s, start, end)
+            return (f"岗位工作量-{month}", ["用户名", "姓名", "岗位"] + [label for _k, label in workload.COLUMNS],
+                    [[r["username"], r["name"], r["role"]] + _row(r, workload.COLUMNS, workload.RATES) for r in rows])
         if what == "cases":
             cases = s.scalars(select(Case).where(Case.created_at >= start, Case.created_at < end)
                               .options(selectinload(Case.grid), selectinload(Case.department))
@@ -180,7 +186,7 @@ def _safe_cell(v):
 def export(fmt: str):
     what = request.args.get("what", "indicators")
     by = request.args.get("by") if request.args.get("by") in indicators.GROUPS else "department"
-    name, head, body = _table(what if what in ("indicators", "evaluation", "cases") else "indicators", by,
+    name, head, body = _table(what if what in ("indicators", "evaluation", "workload", "cases") else "indicators", by,
                               request.args.get("month"))
     from urllib.parse import quote
     disposition = f"attachment; filename*=UTF-8''{quote(name)}.{fmt}"

@@ -1,0 +1,76 @@
+"""岗位工作量: each staff member's month from the case log, with 准确派遣率 and 准确立案率."""
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from case_factory import TZ, act_at, at, new_case
+from intake import service as intake_service
+from tickets import stats
+from tickets.service import report_case
+from web.auth import create_user
+from web.workload import workload
+from web_support import login, post_form, signed_in, staff, staff_accounts  # noqa: F401 (fixtures)
+
+ROLES = {"op": "operator", "disp": "dispatcher", "ver": "verifier", "chief": "supervisor"}
+
+
+def november(ctx):
+    start, end, _, _ = stats.parse_period("2026-11", None, TZ, at(2026, 12, 1))
+    return start, end
+
+
+def a_month_of_work(ctx, tag: str) -> dict:
+    """One call typed, two cases filed (one voided later), two dispatches of which the department
+    sent one back, one verified and closed, one 督办: all in November 2026, by accounts of their own
+    ({"op": "t_<tag>_op", …})."""
+    people = {key: f"t_{tag}_{key}" for key in ROLES}
+    with ctx.db.session() as s:
+        for key, username in people.items():
+            create_user(s, username, "work-pass-2026", ROLES[key], username)
+        s.commit()
+    intake_service.receive(ctx, "hotline", f"{tag}-call-1", "+8613900001111", "东四北大街18号门口井盖丢了",
+                           {"operator": people["op"]}, received_at=at(2026, 11, 23, 8, 55))
+    with ctx.db.session() as s:
+        case = report_case(s, new_case(ctx), actor=people["op"], calendar=ctx.calendar, tz=TZ, now=at(2026, 11, 23, 9, 0))
+        s.flush()
+        act_at(ctx, s, case, "file", "supervisor", at(2026, 11, 23, 9, 5), actor=people["chief"])
+        act_at(ctx, s, case, "dispatch", "dispatcher", at(2026, 11, 23, 9, 10), actor=people["disp"])
+        act_at(ctx, s, case, "return", "department", at(2026, 11, 23, 9, 30), note="不属于本部门", actor="dept")
+        act_at(ctx, s, case, "dispatch", "dispatcher", at(2026, 11, 23, 9, 40), actor=people["disp"])
+        act_at(ctx, s, case, "supervise", "supervisor", at(2026, 11, 23, 10, 0), note="今天办结", actor=people["chief"])
+        act_at(ctx, s, case, "resolve", "department", at(2026, 11, 23, 11, 0), note="已清运", actor="dept")
+        act_at(ctx, s, case, "verify", "verifier", at(2026, 11, 23, 11, 30), actor=people["ver"])
+        act_at(ctx, s, case, "close", "verifier", at(2026, 11, 23, 11, 40), actor=people["ver"])
+        other = report_case(s, new_case(ctx, phone="+8613900002222"), actor=people["op"], calendar=ctx.calendar, tz=TZ,
+                            now=at(2026, 11, 24, 9, 0))
+        s.flush()
+        act_at(ctx, s, other, "file", "supervisor", at(2026, 11, 24, 9, 5), actor=people["chief"])
+        act_at(ctx, s, other, "void", "supervisor", at(2026, 12, 2, 9, 0), note="重复录入", actor=people["chief"])
+        s.commit()
+    return people
+
+
+def test_each_persons_month_comes_from_the_log(ctx):
+    people = a_month_of_work(ctx, "wl1")
+    with ctx.db.session() as s:
+        everyone = workload(s, *november(ctx))
+    rows = {key: r for r in everyone for key, name in people.items() if r["username"] == name}
+    assert [r["role"] for r in rows.values()] == ["话务员", "派遣员", "核查员", "值班长"]   # by role
+    assert rows["op"]["calls"] == 1
+    disp = rows["disp"]
+    assert (disp["dispatched"], disp["returned"], disp["dispatch_accuracy"]) == (2, 1, 0.5)
+    chief = rows["chief"]
+    # Two filed in November; one of them voided in December still counts against the filing.
+    assert (chief["filed"], chief["filing_accuracy"], chief["supervised"], chief["voided"]) == (2, 0.5, 1, 0)
+    assert (rows["ver"]["verified"], rows["ver"]["closed"]) == (1, 1)
+    assert "dept" not in {r["username"] for r in everyone}     # not an account
+
+
+def test_the_evaluation_page_and_its_export_show_the_staff_table(app, ctx, staff):
+    people = a_month_of_work(ctx, "wl2")
+    chief = signed_in(app, "t_chief")
+    page = chief.get("/centre/evaluation?month=2026-11").get_data(as_text=True)
+    assert "岗位工作量" in page and people["disp"] in page and "50.0%" in page
+    csv_text = chief.get("/centre/export.csv?what=workload&month=2026-11").get_data(as_text=True)
+    line = next(row for row in csv_text.splitlines() if row.startswith(people["disp"]))
+    assert line.split(",")[2] == "派遣员" and "50.0%" in line

@@ -1,0 +1,86 @@
+"""Each staff member's month from the event log (岗位工作量): what they did, and the two accuracy
+indicators of GB/T 30428.4 that the log can tell (reference/evaluation_indicators.json):
+
+  准确派遣率 = (派遣数 − 被退回数) / 派遣数 — a dispatch the department sent back (退回) before any
+             other dispatch of the case was a wrong one (派遣员);
+  准确立案率 = (立案数 − 作废数) / 立案数 — a case this person filed and that was later voided (值班长).
+
+The timeliness rates of the same standard (按时立案率, 按时派遣率) need time limits for filing and
+dispatching that a city has not configured here; they are left out rather than guessed. Calls
+受理 are the hotline transcripts an operator entered (the message's meta names the operator).
+Only people with an account count: the pipeline ("system") and citizens are not staff.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import and_, func, select
+from sqlalchemy.orm import aliased
+
+from intake.models import InboundMessage
+from tickets.models import CaseEvent
+from web.models import ROLES, User
+
+COUNTED = {"file": "filed", "not_file": "not_filed", "dispatch": "dispatched", "verify": "verified",
+           "rework": "rework", "close": "closed", "supervise": "supervised", "suspend": "suspended",
+           "void": "voided", "approve_extension": "extensions"}
+COLUMNS = [("calls", "受理来电"), ("filed", "立案"), ("not_filed", "不予立案"), ("dispatched", "派遣"),
+           ("returned", "被退回"), ("dispatch_accuracy", "准确派遣率"), ("filing_accuracy", "准确立案率"),
+           ("verified", "核查通过"), ("rework", "核查返工"), ("closed", "结案"), ("supervised", "督办"),
+           ("suspended", "挂账"), ("extensions", "批准延期"), ("voided", "作废")]
+RATES = {"dispatch_accuracy", "filing_accuracy"}
+
+
+def workload(session, start: datetime, end: datetime) -> list[dict]:
+    """One row per staff account (departments' users aside: their work is the department's
+    evaluation) that did anything in [start, end), by role then username."""
+    people = {u.username: u for u in session.scalars(select(User).where(User.role != "department"))}
+    if not people:
+        return []
+    names = sorted(people)
+    in_period = lambda ev: and_(ev.at >= start, ev.at < end, ev.actor.in_(names))  # noqa: E731
+    rows: dict[str, dict] = {}
+
+    def add(actor, key, n):
+        rows.setdefault(actor, {})[key] = n
+
+    for actor, action, n in session.execute(
+            select(CaseEvent.actor, CaseEvent.action, func.count()).where(
+                in_period(CaseEvent), CaseEvent.action.in_(list(COUNTED))).group_by(CaseEvent.actor, CaseEvent.action)):
+        add(actor, COUNTED[action], n)
+    d, back, other = aliased(CaseEvent), aliased(CaseEvent), aliased(CaseEvent)
+    redispatched = select(other.id).where(other.case_id == d.case_id, other.action == "dispatch",
+                                          other.id > d.id, other.id < back.id).exists()
+    for actor, n in session.execute(
+            select(d.actor, func.count(func.distinct(d.id))).join(
+                back, and_(back.case_id == d.case_id, back.action == "return", back.id > d.id))
+            .where(in_period(d), d.action == "dispatch", ~redispatched).group_by(d.actor)):
+        add(actor, "returned", n)
+    f, void = aliased(CaseEvent), aliased(CaseEvent)
+    for actor, n in session.execute(
+            select(f.actor, func.count(func.distinct(f.id))).join(
+                void, and_(void.case_id == f.case_id, void.action == "void", void.id > f.id))
+            .where(in_period(f), f.action == "file").group_by(f.actor)):
+        add(actor, "filed_voided", n)
+    operator = InboundMessage.meta["operator"].as_string()
+    for actor, n in session.execute(
+            select(operator, func.count()).where(InboundMessage.channel == "hotline", InboundMessage.received_at >= start,
+                                                 InboundMessage.received_at < end, operator.in_(names))
+            .group_by(operator)):
+        add(actor, "calls", n)
+
+    out = []
+    for username, r in rows.items():
+        user = people[username]
+        row = {key: r.get(key, 0) for key, _label in COLUMNS if key not in RATES}
+        row["dispatch_accuracy"] = _rate(row["dispatched"] - row["returned"], row["dispatched"])
+        row["filing_accuracy"] = _rate(row["filed"] - r.get("filed_voided", 0), row["filed"])
+        row.update(username=username, name=user.name or username, role=ROLES.get(user.role, user.role),
+                   role_key=user.role)
+        out.append(row)
+    order = list(ROLES)
+    return sorted(out, key=lambda r: (order.index(r["role_key"]) if r["role_key"] in order else len(order), r["username"]))
+
+
+def _rate(part: int, whole: int) -> float | None:
+    return None if not whole else round(part / whole, 4)
