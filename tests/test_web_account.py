@@ -2,11 +2,13 @@
 and a change ends the account's other sessions."""
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from web.models import User
+from web.models import AccountEvent, User
 from web_support import csrf, login, post_form, signed_in, staff, staff_accounts  # noqa: F401 (fixtures)
 
 FIRST, SECOND = "first-pass-2026", "second-pass-2026"
@@ -14,12 +16,14 @@ FIRST, SECOND = "first-pass-2026", "second-pass-2026"
 
 @pytest.fixture
 def own_account(ctx):
-    """An operator account of this test's own (the shared test accounts keep their password)."""
+    """An operator account of this test's own (the shared test accounts keep their password, and
+    its account log starts empty)."""
     from web.auth import create_user
+    username = f"t_pw_{uuid.uuid4().hex[:8]}"
     with ctx.db.session() as s:
-        create_user(s, "t_pw", FIRST, "operator", "改密测试")
+        create_user(s, username, FIRST, "operator", "改密测试")
         s.commit()
-    return "t_pw"
+    return username
 
 
 def change(client, current, new, again=None):
@@ -96,3 +100,40 @@ def test_an_admin_setting_their_own_password_stays_signed_in_and_is_not_asked_ag
     assert r.status_code == 302
     assert admin.get("/admin/users").status_code == 200
     assert login(app.test_client(), "t_pw_admin", SECOND).status_code == 302
+
+
+def log_of(ctx, username) -> list[tuple[str, str, str]]:
+    with ctx.db.session() as s:
+        return [(e.action, e.actor, e.detail) for e in s.scalars(
+            select(AccountEvent).where(AccountEvent.username == username).order_by(AccountEvent.id))]
+
+
+def test_the_account_log_keeps_sign_ins_failures_lock_outs_and_every_change(app, ctx, staff, own_account):
+    assert login(app.test_client(), own_account, "wrong-pass-2026").status_code == 401
+    client = signed_in_as(app, own_account, FIRST)
+    assert change(client, FIRST, SECOND).status_code == 302
+    for _ in range(5):
+        login(app.test_client(), own_account, "wrong-pass-2026")
+    admin = signed_in(app, "t_admin")
+    with ctx.db.session() as s:
+        user_id = s.scalar(select(User.id).where(User.username == own_account))
+    post_form(admin, f"/admin/users/{user_id}", {"name": "改密测试", "role": "dispatcher", "password": "admin-set-2026",
+                                                  "unlock": "on", "grids": ""})      # no "active": deactivated
+    log = log_of(ctx, own_account)
+    assert [a for a, _actor, _detail in log] == ["login_failed", "login", "password_changed", "login_failed",
+                                                 "login_failed", "login_failed", "login_failed", "locked", "updated"]
+    assert log[0][2] == "第 1 次" and "锁定 15 分钟" in log[7][2]
+    action, actor, detail = log[-1]
+    assert actor == "t_admin"
+    for said in ("角色 话务员 → 派遣员", "状态 启用 → 停用", "重设密码（本人登录后须修改）", "解锁"):
+        assert said in detail
+    page = admin.get(f"/admin/accounts?user={own_account}").get_data(as_text=True)
+    assert "账户锁定" in page and "角色 话务员 → 派遣员" in page and "127.0.0.1" in page
+    assert signed_in(app, "t_op").get("/admin/accounts").status_code == 403
+
+
+def test_the_cli_is_named_in_the_account_log(ctx, own_account):
+    from cli import cli
+    assert CliRunner().invoke(cli, ["create-user", own_account, "--role", "verifier", "--password", SECOND]).exit_code == 0
+    action, actor, detail = log_of(ctx, own_account)[-1]
+    assert (action, actor) == ("updated", "cli") and "命令行重设" in detail and "核查员" in detail

@@ -6,6 +6,7 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from flask_login import current_user
 from werkzeug.security import check_password_hash
 
+from web import account_log
 from web.auth import UI_BLUEPRINTS, home_for, password_stamp, roles_required, set_password
 from web.http import error_response
 from web.models import User
@@ -34,6 +35,7 @@ def password():
                 error = "新密码不能与当前密码相同"
             else:
                 set_password(user, new, must_change=False)
+                account_log.record(s, user.username, "password_changed")
                 s.commit()
                 session["pw"] = password_stamp(user)    # this session goes on; the others end
                 session.pop("staff", None)

@@ -10,7 +10,8 @@ from sqlalchemy.exc import IntegrityError
 
 from tickets.models import Department, GridCell
 from web.auth import create_user, password_stamp, roles_required, set_password, set_revoked
-from web.models import ROLES, PhoneView, User, UserGrid
+from web import account_log
+from web.models import ROLES, AccountEvent, PhoneView, User, UserGrid
 
 bp = Blueprint("admin", __name__)
 USERNAME = re.compile(r"^[A-Za-z0-9_.\-]{2,40}$")
@@ -38,8 +39,9 @@ def users():
                 errors.append(f"用户名 {username} 已存在")
             else:
                 try:
-                    create_user(s, username, f.get("password") or "", f.get("role") or "", (f.get("name") or "").strip()[:60],
-                                department, must_change=True)
+                    user = create_user(s, username, f.get("password") or "", f.get("role") or "",
+                                       (f.get("name") or "").strip()[:60], department, must_change=True)
+                    account_log.record(s, username, "created", f"角色 {ROLES[user.role]}" + (f"，{department}" if department else ""))
                     s.commit()
                     flash(f"已创建用户 {username}（首次登录须修改密码）")
                     return redirect(url_for("admin.users"))
@@ -94,6 +96,7 @@ def user(user_id: int):
             if unknown:
                 errors.append("没有这些网格：" + "、".join(unknown[:10]))
             if not errors:
+                before = _account_facts(s, row)
                 row.name = (f.get("name") or row.name).strip()[:60]
                 row.role, row.department_id = role, dep_id if role == "department" else None
                 row.active = f.get("active") == "on"
@@ -103,6 +106,14 @@ def user(user_id: int):
                     row.failed_logins, row.locked_until = 0, None
                 s.execute(delete(UserGrid).where(UserGrid.user_id == row.id))
                 s.add_all(UserGrid(user_id=row.id, grid_code=c) for c in sorted(codes))
+                s.flush()
+                changes = _changes(before, _account_facts(s, row))
+                if password:
+                    changes.append("重设密码（本人登录后须修改）" if row.must_change_password else "重设密码")
+                if f.get("unlock") == "on":
+                    changes.append("解锁")
+                if changes:
+                    account_log.record(s, row.username, "updated", "；".join(changes))
                 s.commit()
                 if password and row.id == current_user.id:  # the admin's own: this session goes on
                     session["pw"] = password_stamp(row)
@@ -160,6 +171,31 @@ def grids():
                                          GridCell.community.contains(q, autoescape=True)))
                               .group_by(GridCell.code).order_by(GridCell.code).limit(300)).all()
         return render_template("ui/admin_grids.html", title="网格分配", streets=streets, cells=cells, q=q)
+
+
+def _account_facts(s, row: User) -> dict:
+    dep = s.get(Department, row.department_id) if row.department_id else None
+    grids = s.scalar(select(func.count(UserGrid.id)).where(UserGrid.user_id == row.id))
+    return {"姓名": row.name, "角色": ROLES.get(row.role, row.role), "部门": dep.name if dep else "无",
+            "状态": "启用" if row.active else "停用", "网格": f"{grids} 个"}
+
+
+def _changes(before: dict, after: dict) -> list[str]:
+    return [f"{k} {before[k]} → {after[k]}" for k in before if before[k] != after[k]]
+
+
+@bp.get("/admin/accounts")
+@roles_required("admin")
+def accounts():
+    """The account log, newest first: one account's (?user=) or everyone's last 500 entries."""
+    who = (request.args.get("user") or "").strip()[:40]
+    q = select(AccountEvent).order_by(AccountEvent.id.desc()).limit(500)
+    if who:
+        q = q.where(AccountEvent.username == who)
+    with _ctx().db.session() as s:
+        rows = s.scalars(q).all()
+        return render_template("ui/admin_accounts.html", title="账户记录", rows=rows, who=who,
+                               labels=account_log.ACTIONS)
 
 
 @bp.get("/admin/audit")

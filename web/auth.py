@@ -25,6 +25,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from intake.service import DATABASE_DOWN
 from store.db import utcnow
 from tickets.models import Department
+from web import account_log
 from web.models import ROLES, User, UserGrid
 
 log = logging.getLogger("gridline.auth")
@@ -153,17 +154,22 @@ def check_login(session, username: str, password: str) -> tuple[User | None, str
         return None, "用户名或密码错误"
     if user.locked_until and user.locked_until > now:
         minutes = max(1, int((user.locked_until - now).total_seconds() // 60) + 1)
+        account_log.record(session, user.username, "login_failed", "账户锁定期间尝试登录")
         return None, f"连续输错密码次数过多，账户已锁定，请 {minutes} 分钟后再试或联系管理员"
     if not check_password_hash(user.password_hash, password):
         user.failed_logins = (user.failed_logins or 0) + 1
         if user.failed_logins >= MAX_FAILURES:
             user.locked_until = now + timedelta(minutes=LOCK_MINUTES)
             user.failed_logins = 0
+            account_log.record(session, user.username, "locked", f"连续输错密码 {MAX_FAILURES} 次，锁定 {LOCK_MINUTES} 分钟")
             return None, f"连续输错密码 {MAX_FAILURES} 次，账户已锁定 {LOCK_MINUTES} 分钟"
+        account_log.record(session, user.username, "login_failed", f"第 {user.failed_logins} 次")
         return None, f"用户名或密码错误（还可尝试 {MAX_FAILURES - user.failed_logins} 次）"
     if not user.active:
+        account_log.record(session, user.username, "login_failed", "账户已停用")
         return None, "账户已停用，请联系管理员"
     user.failed_logins, user.locked_until, user.last_login_at = 0, None, now
+    account_log.record(session, user.username, "login")
     return user, ""
 
 

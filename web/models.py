@@ -68,3 +68,16 @@ class PhoneView(Base):
     case_id: Mapped[int | None] = mapped_column()
     message_id: Mapped[int | None] = mapped_column()
     path: Mapped[str] = mapped_column(Text, default="")
+
+
+class AccountEvent(Base):
+    """Append-only: sign-ins, failed and locked-out attempts, and every change made to an account —
+    whose account, who did it (a username, or "cli"), what, when and from where."""
+    __tablename__ = "account_events"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    username: Mapped[str] = mapped_column(String(40), index=True)   # the account
+    actor: Mapped[str] = mapped_column(String(40), default="")
+    action: Mapped[str] = mapped_column(String(20))
+    detail: Mapped[str] = mapped_column(Text, default="")
+    ip: Mapped[str] = mapped_column(String(64), default="")

@@ -8,6 +8,7 @@ import click
 from sqlalchemy import select
 
 from routing.rules import LOCAL_OFFICE
+from web import account_log
 from web.models import ROLES, User
 
 DEMO_STAFF = [("op", "operator", "话务员小王"), ("dispatch", "dispatcher", "派遣员老李"),
@@ -69,9 +70,13 @@ def create_user_command(username: str, role: str, department: str | None, name: 
     ctx = get()
     with ctx.db.session() as s:
         try:
+            existed = s.scalar(select(User.id).where(User.username == username)) is not None
             create_user(s, username, password, role, name, department, must_change=True)
         except ValueError as exc:
             raise click.ClickException(str(exc)) from None
+        account_log.record(s, username, "updated" if existed else "created",
+                           f"命令行{'重设' if existed else '创建'}：角色 {ROLES[role]}{'，' + department if department else ''}，"
+                           "本人登录后须修改密码", actor="cli")
         s.commit()
     click.echo(f"用户 {username}（{ROLES[role]}）已保存；首次登录须修改密码")
 
