@@ -82,6 +82,9 @@ def run(host: str, port: int, web_workers: int, threads: int) -> None:
     ctx = Context(cfg)
     set_current(ctx)
     deps, cells = load_demo_city(ctx)
+    from web.users import demo_password_in_use
+    password = demo_password_in_use(ctx)
+    password = f"password {password}" if password else "the demo password was changed: gridline create-user resets one"
     ctx.db.dispose()
     worker = subprocess.Popen([sys.executable, str(ROOT / "worker.py")], env=os.environ.copy())
     # gunicorn, threaded: Flask's own server took about twice the CPU a request and half the rate
@@ -92,7 +95,7 @@ def run(host: str, port: int, web_workers: int, threads: int) -> None:
     click.echo(f"\n  Gridline is running: http://{host}:{port}/healthz  ({deps} departments, {cells} cells)"
                f"\n  API token: {token}\n  Redis: {cfg.redis_url}  database: {_safe_url(cfg.database_url)}"
                f"\n  Consoles: http://{host}:{port}/login  (users op, dispatch, verify, chief, admin, dept01…;"
-               f" password {_demo_password(cfg)}; list: gridline demo-users)\n")
+               f" {password}; list: gridline demo-users)\n")
     # SIGTERM (a service manager, kill) must stop the worker and Redis too, as Ctrl-C does.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
@@ -154,11 +157,6 @@ def sweep() -> None:
     """Enqueue whatever is pending (messages, outbox)."""
     from intake.processing import sweep as do_sweep
     click.echo(json.dumps(do_sweep(min_age_seconds=0)))
-
-
-def _demo_password(cfg) -> str:
-    from web.users import demo_password
-    return demo_password(cfg)
 
 
 def _safe_url(url: str) -> str:

@@ -137,3 +137,21 @@ def test_the_cli_is_named_in_the_account_log(ctx, own_account):
     assert CliRunner().invoke(cli, ["create-user", own_account, "--role", "verifier", "--password", SECOND]).exit_code == 0
     action, actor, detail = log_of(ctx, own_account)[-1]
     assert (action, actor) == ("updated", "cli") and "命令行重设" in detail and "核查员" in detail
+
+
+def test_the_demo_password_is_printed_only_while_the_demo_accounts_have_it(ctx):
+    from cli import cli
+    from web.auth import create_user, hash_password
+    from web.users import DEMO_STAFF, demo_password
+    out = CliRunner().invoke(cli, ["demo-users"])
+    assert out.exit_code == 0 and f"密码（全部演示账户）：{demo_password(ctx.config)}" in out.output
+    username, role, name = DEMO_STAFF[0]
+    with ctx.db.session() as s:
+        create_user(s, username, "someone-elses-2026", role, name)
+        s.commit()
+    out = CliRunner().invoke(cli, ["demo-users"])
+    assert "已不是" in out.output and "gridline create-user" in out.output
+    with ctx.db.session() as s:   # back as the demo loader made it, for whoever runs next
+        create_user(s, username, demo_password(ctx.config), role, name,
+                    password_hash=hash_password(demo_password(ctx.config)))
+        s.commit()

@@ -27,6 +27,16 @@ def demo_password(config) -> str:
     return path.read_text().strip()
 
 
+def demo_password_in_use(ctx) -> str | None:
+    """The demo staff's password, or None when their accounts were made earlier with another one
+    (another GRIDLINE_DEMO_PASSWORD) or it was changed since: then printing it would mislead."""
+    from werkzeug.security import check_password_hash
+    password = demo_password(ctx.config)
+    with ctx.db.session() as s:
+        first = s.scalar(select(User.password_hash).where(User.username == DEMO_STAFF[0][0]))
+    return password if first is None or check_password_hash(first, password) else None
+
+
 def demo_users(ctx) -> list[tuple[str, str, str, str | None]]:
     """(username, role, name, department) of the demo staff: dept01… follow routing_rules.yaml, then
     one per street office. The 属地街道办事处 entry is only the street offices' template: cases go to
@@ -87,6 +97,9 @@ def demo_users_command() -> None:
     from intake.context import get
     ctx = get()
     load_demo_users(ctx)
-    click.echo(f"密码（全部演示账户）：{demo_password(ctx.config)}")
+    password = demo_password_in_use(ctx)
+    click.echo(f"密码（全部演示账户）：{password}" if password else
+               f"演示账户 {DEMO_STAFF[0][0]} 的密码已不是 {demo_password(ctx.config)}（已修改，或由另一个 "
+               "GRIDLINE_DEMO_PASSWORD 创建）；可用 gridline create-user 重设")
     for username, role, _name, department in demo_users(ctx):
         click.echo(f"  {username:10s} {ROLES[role]}{'  ' + department if department else ''}")
