@@ -337,6 +337,9 @@ def test_dashboard_heat_map_trends_and_evaluation(app, client, auth, run_worker,
     assert "街道" in by_street
     evaluation = chief.get("/centre/evaluation").get_data(as_text=True)
     assert re.search(r"东城区环境卫生服务中心</td>.*?<b>[A-E]</b>", evaluation, re.S)
+    # A department given nothing this month is not ranked above the one that worked: it is not graded.
+    graded, idle = evaluation.index("东城区环境卫生服务中心"), evaluation.index("北京市气象局")
+    assert graded < idle and re.search(r"北京市气象局</td>.*?不参评", evaluation, re.S)
 
 
 def test_exports_csv_and_xlsx(app, client, auth, run_worker, staff):

@@ -48,8 +48,14 @@ def totals(rows: list[dict]) -> dict:
 
 
 def evaluation(session, start: datetime, end: datetime) -> list[dict]:
+    """Departments ranked by score. One given nothing in the month and with nothing due is not
+    evaluated (no score, no grade, listed last): the formula's full marks for "nothing late" would
+    otherwise rank the idle above those who worked."""
     rows = stats.compute(session, "department", start, end, utcnow())
-    return sorted(rows, key=lambda r: (-r["score"], r["name"]))
+    for r in rows:
+        if not r["dispatched"] and not r["due_to_close"]:
+            r["score"] = r["grade"] = None
+    return sorted(rows, key=lambda r: (r["score"] is None, -(r["score"] or 0), r["name"]))
 
 
 def daily(session, days: int, tz: str, now: datetime | None = None) -> list[dict]:
