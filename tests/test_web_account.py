@@ -130,6 +130,8 @@ def test_the_account_log_keeps_sign_ins_failures_lock_outs_and_every_change(app,
     page = admin.get(f"/admin/accounts?user={own_account}").get_data(as_text=True)
     assert "账户锁定" in page and "角色 话务员 → 派遣员" in page and "127.0.0.1" in page
     assert signed_in(app, "t_op").get("/admin/accounts").status_code == 403
+    login(app.test_client(), own_account + "x", "whatever-2026")       # a name that does not exist
+    assert log_of(ctx, own_account + "x") == [("login_failed", own_account + "x", "没有此用户")]
 
 
 def test_the_cli_is_named_in_the_account_log(ctx, own_account):

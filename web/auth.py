@@ -151,6 +151,8 @@ def check_login(session, username: str, password: str) -> tuple[User | None, str
     now = utcnow()
     if user is None:
         check_password_hash(_DUMMY_HASH, password)
+        if username:  # someone guessing names shows in the log too
+            account_log.record(session, username, "login_failed", "没有此用户")
         return None, "用户名或密码错误"
     if user.locked_until and user.locked_until > now:
         minutes = max(1, int((user.locked_until - now).total_seconds() // 60) + 1)
