@@ -26,7 +26,7 @@ from notify.ratelimit import SendRate
 from routing.router import route
 from store.db import utcnow
 from tickets import clock, numbers
-from tickets.service import NewCase, batch_duplicates, open_or_join
+from tickets.service import NewCase, batch_duplicates, late_notices, open_or_join
 
 log = logging.getLogger("gridline.processing")
 MAX_TEXT = 2000
@@ -130,7 +130,8 @@ def _open(ctx, s, msg: InboundMessage, a: dict, description: str):
         category_code=cls.code, category_name=cls.name, confidence=cls.confidence, decided_by=cls.words,
         urgent=r.urgent, department=r.department, grid_code=cell.code, place=place.matched,
         lon=place.lon, lat=place.lat, description=description, reporter_phone=msg.sender, channel=msg.channel,
-        message_id=msg.id, time_limit=r.time_limit, route_reason=r.reason), ctx.calendar, tz, grids=ctx.grids)
+        message_id=msg.id, time_limit=r.time_limit, route_reason=r.reason), ctx.calendar, tz, grids=ctx.grids,
+        rules=ctx.rules)
     due = clock.to_local(case.due_at, tz).strftime("%m月%d日%H:%M") if case.due_at else "尽快"
     fields = {"department": case.department.name if case.department else r.department, "due": due}
     ack = conversation.reply(ctx, s, msg, "ack", ctx.templates.render("ack", number=case.number or "", **fields),
@@ -261,6 +262,7 @@ class _Batch:
 
     def _before_flush(self, s, _flush_context, _instances) -> None:
         numbers.assign_deferred(s)
+        self.links.extend(late_notices(s))   # the departments' dispatch notices, now that cases have numbers
         for row, case, fields in self.acks:
             row.text = self.ctx.templates.render("ack", number=case.number, **fields)
         self.acks.clear()

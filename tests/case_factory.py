@@ -22,6 +22,12 @@ def local(utc: datetime | None) -> datetime | None:
     return None if utc is None else clock.local_naive(utc, TZ)
 
 
+def without_dispatch_notice():
+    """The default policy without the department's 新派遣 notice: for tests about the notices after it."""
+    base = default_policy()
+    return dataclasses.replace(base, notify=base.notify - {"dispatch"})
+
+
 def env(ctx, **policy):
     base = default_policy()
     return make_env(ctx.calendar, TZ, dataclasses.replace(base, **policy) if policy else base,
@@ -43,8 +49,8 @@ def new_case(ctx, *, limit="4工作时", text="东四北大街18号门口有一�
                    message_id=message_id, time_limit=limit, route_reason="测试")
 
 
-def open_at(ctx, session, when: datetime, **kw):
-    case = open_case(session, new_case(ctx, **kw), ctx.calendar, TZ, now=when)
+def open_at(ctx, session, when: datetime, policy=None, **kw):
+    case = open_case(session, new_case(ctx, **kw), ctx.calendar, TZ, now=when, policy=policy, rules=ctx.rules)
     session.flush()
     return case
 

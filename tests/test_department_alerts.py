@@ -17,7 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from sqlalchemy import select
 
-from case_factory import act_at, at, env, open_at
+from case_factory import act_at, at, env, open_at, without_dispatch_notice
 from intake import processing
 from intake.context import Context
 from notify import outbox
@@ -119,7 +119,7 @@ def rows(s, kind=None) -> list[tuple[str, str, str]]:
 
 def red_case(ctx, s):
     """A case dispatched Monday 09:00 with 4 working hours: due 15:00; the scan turns it red then."""
-    case = open_at(ctx, s, at(2026, 11, 23, 9, 0))
+    case = open_at(ctx, s, at(2026, 11, 23, 9, 0), policy=without_dispatch_notice())
     sla_scan.scan(s, env(ctx), now=at(2026, 11, 23, 15, 0))
     return case
 
@@ -293,3 +293,29 @@ def test_a_wrong_target_is_reported_with_its_line(tmp_path, lines, message):
         load_rules(path)
     [error] = err.value.errors
     assert error.startswith(f"{path}:{line}: 部门 '东城区水务局' 的") and message in error
+
+
+def test_a_new_case_and_a_redispatch_reach_every_target_of_the_department(ctx):
+    with ctx.db.session() as s:
+        case = open_at(ctx, s, at(2026, 11, 23, 9, 0))
+        s.commit()
+        sent = s.scalars(select(OutboundMessage).where(OutboundMessage.kind == "dispatch")
+                         .order_by(OutboundMessage.id)).all()
+        key = f"dispatch:{case.number}:1"
+        assert [(m.channel, m.dedupe_key) for m in sent] == [("sms", key), ("telegram", f"{key}:telegram"),
+                                                             ("webhook", f"{key}:webhook")]
+        body = json.loads(sent[2].text)
+        assert body["event"] == "dispatch" and body["case_number"] == case.number and body["status"] == "dispatched"
+        act_at(ctx, s, case, "return", "department", at(2026, 11, 23, 9, 30), note="不属于本部门")
+        act_at(ctx, s, case, "dispatch", "dispatcher", at(2026, 11, 23, 9, 40))   # the same department again
+        s.commit()
+        keys = s.scalars(select(OutboundMessage.dedupe_key).where(OutboundMessage.kind == "dispatch",
+                                                                  OutboundMessage.channel == "sms")).all()
+        assert keys == [key, f"dispatch:{case.number}:2"]      # one per round, not one per re-run
+
+
+def test_a_city_can_turn_the_dispatch_notice_off(ctx):
+    with ctx.db.session() as s:
+        case = open_at(ctx, s, at(2026, 11, 23, 9, 0), policy=without_dispatch_notice())
+        s.commit()
+        assert s.scalars(select(OutboundMessage).where(OutboundMessage.case_id == case.id)).all() == []

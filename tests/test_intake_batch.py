@@ -133,3 +133,21 @@ def test_a_message_that_keeps_failing_is_retried_then_kept_for_a_person(client, 
             assert msg.status == ("failed" if attempt == processing.MAX_ATTEMPTS else "received")
     assert "待人工处理" in msg.reason and msg.text == "交道口南大街20号路灯不亮了"   # stored as it came
     monkeypatch.setattr(processing, "analyse", real)
+
+
+def test_each_new_case_of_a_batch_reaches_its_department_once_with_its_number(
+        client, auth, ctx, new_id, run_worker):
+    """新派遣: the department hears of each case the batch opened (not of a duplicate joining it),
+    with the number the write phase gave it, and the notice points at the case."""
+    ids = post_all(client, auth, new_id)
+    run_worker()
+    with ctx.db.session() as s:
+        msgs = s.scalars(select(InboundMessage).where(InboundMessage.id.in_(ids)).order_by(InboundMessage.id)).all()
+        opened = {m.case_id for m in msgs if m.case_id}
+        assert len(opened) == 3
+        for case in s.scalars(select(Case).where(Case.id.in_(opened))):
+            [notice] = s.scalars(select(OutboundMessage).where(OutboundMessage.kind == "dispatch",
+                                                               OutboundMessage.case_id == case.id)).all()
+            assert notice.to == case.department.phone and notice.dedupe_key == f"dispatch:{case.number}:1"
+            assert "新派遣" in notice.text and case.number in notice.text and case.place in notice.text
+            assert case.description[:10] in notice.text

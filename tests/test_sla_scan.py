@@ -14,7 +14,8 @@ from tickets.service import record_survey
 
 
 def sms(s, kind=None) -> list[tuple[str, str]]:
-    q = select(OutboundMessage).order_by(OutboundMessage.id)
+    """The scan's notices (or one kind of them): the 新派遣 notice at opening is not the scan's."""
+    q = select(OutboundMessage).order_by(OutboundMessage.id).where(OutboundMessage.kind != "dispatch")
     if kind:
         q = q.where(OutboundMessage.kind == kind)
     return [(m.kind, m.to) for m in s.scalars(q)]

@@ -15,6 +15,7 @@ from tickets.sla import parse_limit
 DEFAULT_PATH = Path(__file__).resolve().parent.parent / "data" / "lifecycle.yaml"
 
 DEFAULT_MESSAGES = {
+    "dispatch": "【网格通】新派遣：案卷{number}（{category}），地点：{place}，请于{due}前处置。{text}",
     "yellow": "【网格通】预警：案卷{number}（{category}）将于{due}到期，请抓紧处置。",
     "red": "【网格通】超期：案卷{number}（{category}）已于{due}到期未办结，请尽快处置并反馈。",
     "remind": "【网格通】催办：案卷{number}（{category}）已超期{overdue}，请尽快处置并反馈。",
@@ -52,7 +53,7 @@ class Policy:
     escalate_every: Span = Span(8, True)
     urgent_escalate_after: Span = Span(1, False)
     urgent_escalate_every: Span = Span(1, False)
-    notify: frozenset = frozenset({"yellow", "red", "remind", "escalate", "rework", "supervise"})
+    notify: frozenset = frozenset({"dispatch", "yellow", "red", "remind", "escalate", "rework", "supervise"})
     department_heads: dict = field(default_factory=dict)
     duplicate_window: Span = Span(72, False)
     duplicate_similarity: float = 0.3

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import bindparam, func, inspect, select
 
 from notify import outbox
+from notify.models import OutboundMessage
 from store.db import utcnow
 from tickets import clock, deadline
 from tickets.deadline import Env, make_env
@@ -32,6 +33,8 @@ _OPENED = "gridline.opened_cases"  # session.info: the cases this session opened
 _DEPARTMENTS = "gridline.departments"          # session.info: name → Department
 _CANDIDATES = "gridline.duplicate_candidates"  # session.info: see batch_duplicates
 _REPORTERS = "gridline.case_reporters"         # session.info: case id → {(phone, channel)}, see batch_duplicates
+_LATE_NOTICES = "gridline.late_notices"        # session.info: notices for cases not numbered yet, see late_notices
+EXCERPT = 60   # characters of the citizen's words in a dispatch notice
 
 
 class BadAction(ValueError):
@@ -114,9 +117,10 @@ def _new_case(session, new: NewCase, env: Env, now: datetime, status: str) -> Ca
     return case
 
 
-def open_case(session, new: NewCase, calendar=None, tz=None, now=None, policy=None) -> Case:
-    """立案 and 派遣 in one go: the rules named the department, so dispatch is immediate."""
-    env, now = make_env(calendar, tz, policy), now or utcnow()
+def open_case(session, new: NewCase, calendar=None, tz=None, now=None, policy=None, rules=None) -> Case:
+    """立案 and 派遣 in one go: the rules named the department, so dispatch is immediate. With the
+    rules, the department's 新派遣 notice goes to its chat and webhook too, not only by SMS."""
+    env, now = make_env(calendar, tz, policy, rules=rules), now or utcnow()
     case = _new_case(session, new, env, now, "filed")
     _event(session, case, "system", "file", None, "filed", "自动立案",
            {"message_id": new.message_id, "confidence": round(new.confidence, 3), "words": new.decided_by}, now)
@@ -133,12 +137,13 @@ def report_case(session, new: NewCase, actor: str = "operator", calendar=None, t
     return case
 
 
-def open_or_join(session, new: NewCase, calendar=None, tz=None, grids=None, now=None, policy=None) -> Case:
+def open_or_join(session, new: NewCase, calendar=None, tz=None, grids=None, now=None, policy=None,
+                 rules=None) -> Case:
     """Join the open case this report duplicates (another reporter), or open a new case."""
     env, now = make_env(calendar, tz, policy), now or utcnow()
     match = find_duplicate(session, new, env, grids, now)
     if match is None:
-        return open_case(session, new, env.calendar, env.tz, now, env.policy)
+        return open_case(session, new, env.calendar, env.tz, now, env.policy, rules)
     case, score = match
     if not _has_reporter(session, case, new.reporter_phone, new.channel):
         session.add(CaseReporter(case=case, phone=new.reporter_phone, channel=new.channel, message_id=new.message_id))
@@ -301,6 +306,9 @@ def _dispatch(session, case: Case, env: Env, now, actor: str, from_status: str, 
     dep = case.department.name if case.department is not None else department
     _event(session, case, actor, "dispatch", from_status, "dispatched", note,
            {"department": dep, "time_limit": case.time_limit}, now)
+    text = case.description if len(case.description) <= EXCERPT else case.description[:EXCERPT] + "…"
+    _notify_department(session, case, env, "dispatch", lambda c: f"dispatch:{c.number}:{c.clock_round}", now,
+                       text=text)
     return case
 
 
@@ -363,14 +371,37 @@ def _send_result(session, case: Case, env: Env, note: str) -> None:
         outbox.queue(session, reporter.phone, text, "result", key, case.id, channel=reporter.channel)
 
 
-def _notify_department(session, case: Case, env: Env, kind: str, key: str, now=None, **fields) -> None:
-    """To every target of the department: SMS to its phone, its Telegram chat and webhook (if set)."""
+def _notify_department(session, case: Case, env: Env, kind: str, key, now=None, **fields) -> None:
+    """To every target of the department: SMS to its phone, its Telegram chat and webhook (if set).
+    key: the dedupe key, or a function of the case that makes it. A case the intake worker's batch
+    has not numbered yet (tickets.numbers.defer) gets its notice at the write phase: late_notices."""
     if kind not in env.policy.notify or case.department is None:
         return
+    if case.number is None:
+        session.info.setdefault(_LATE_NOTICES, []).append((case, env, kind, key, now or utcnow(), fields))
+        return
+    for msg in _notice_rows(case, env, kind, key, now or utcnow(), fields):
+        outbox.queue(session, msg["to"], msg["text"], kind, msg["dedupe_key"], case.id, channel=msg["channel"])
+
+
+def _notice_rows(case: Case, env: Env, kind: str, key, now: datetime, fields: dict) -> list[dict]:
     text = env.policy.message(kind, **{**message_fields(case, env), **fields})
     entry = department_entry(env, case.department.name)
-    for msg in rows(case, env, kind, key, text, now or utcnow(), case.department.phone, entry):
-        outbox.queue(session, msg["to"], msg["text"], kind, msg["dedupe_key"], case.id, channel=msg["channel"])
+    return rows(case, env, kind, key(case) if callable(key) else key, text, now, case.department.phone, entry)
+
+
+def late_notices(session) -> list[tuple[OutboundMessage, Case]]:
+    """The held notices of newly numbered cases (call after numbers.assign_deferred, before the
+    flush): their outbox rows, added to the session, with the case each belongs to (its id is known
+    only after the flush; the caller sets case_id then). A new number has no earlier row to find."""
+    out = []
+    for case, env, kind, key, now, fields in session.info.pop(_LATE_NOTICES, []):
+        for msg in _notice_rows(case, env, kind, key, now, fields):
+            row = OutboundMessage(channel=outbox.delivery_channel(msg["channel"]), to=msg["to"], text=msg["text"],
+                                  kind=kind, dedupe_key=msg["dedupe_key"], sender="")
+            session.add(row)
+            out.append((row, case))
+    return out
 
 
 def message_fields(case: Case, env: Env, now: datetime | None = None) -> dict:
@@ -380,7 +411,8 @@ def message_fields(case: Case, env: Env, now: datetime | None = None) -> dict:
         hours = env.elapsed(case.due_at, now, case.working_clock)
         overdue = f"{hours:.1f}{'工作小时' if case.working_clock else '小时'}"
     return {"number": case.number, "category": case.category_name, "due": due, "overdue": overdue,
-            "department": case.department.name if case.department else "", "note": "", "step": ""}
+            "department": case.department.name if case.department else "", "note": "", "step": "",
+            "place": case.place or case.grid_code or "", "text": ""}
 
 
 def _last_note(case: Case, action: str) -> str:
