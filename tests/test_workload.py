@@ -74,3 +74,14 @@ def test_the_evaluation_page_and_its_export_show_the_staff_table(app, ctx, staff
     csv_text = chief.get("/centre/export.csv?what=workload&month=2026-11").get_data(as_text=True)
     line = next(row for row in csv_text.splitlines() if row.startswith(people["disp"]))
     assert line.split(",")[2] == "派遣员" and "50.0%" in line
+
+
+def test_the_api_gives_the_same_figures_and_refuses_departments(app, ctx, client, auth, staff):
+    people = a_month_of_work(ctx, "wl3")
+    body = client.get("/api/workload?from=2026-11", headers=auth).get_json()
+    assert (body["from"], body["to"]) == ("2026-11-01", "2026-11-30")
+    [disp] = [r for r in body["rows"] if r["username"] == people["disp"]]
+    assert (disp["role"], disp["dispatched"], disp["returned"], disp["dispatch_accuracy"]) == ("派遣员", 2, 1, 0.5)
+    assert client.get("/api/workload?from=2026-13", headers=auth).status_code == 400
+    dept = signed_in(app, "t_sanit")
+    assert dept.get("/api/workload").status_code == 403

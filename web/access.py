@@ -107,7 +107,7 @@ def api_user():
 
 # Only these endpoints are scoped and masked below; any other token endpoint still needs the token.
 SESSION_ENDPOINTS = {"api.get_message", "api.get_case", "api.post_action", "api.get_stats", "api.get_stats_csv",
-                     "api.get_outbox"}
+                     "api.get_outbox", "api.get_workload"}
 
 
 def session_fallback() -> bool:

@@ -15,7 +15,7 @@ from tickets import stats
 from tickets.lifecycle import ROLES, IllegalTransition
 from tickets.models import Case
 from tickets.service import BadAction, act, case_as_dict
-from web import access
+from web import access, workload
 from web.http import BadRequest, error_response, json_body, require_token
 
 bp = Blueprint("api", __name__)
@@ -125,21 +125,38 @@ def post_action(number: str):
     return jsonify(body)
 
 
-def _stats_rows():
-    """The rows both stats endpoints answer with; refusals are BadRequest (app.py answers them)."""
+def _period(s, now):
+    """The ?from=&to= period (local dates or months; default this month), or a 400."""
     if access.api_denied_stats():
         raise BadRequest(403, "forbidden", "处置部门账户不能查看全区统计")
-    ctx = _ctx()
+    try:
+        return stats.parse_period(request.args.get("from"), request.args.get("to"), _ctx().config.timezone, now)
+    except stats.PeriodError as exc:
+        raise BadRequest(400, "bad_query", str(exc)) from None
+
+
+def _stats_rows():
+    """The rows both stats endpoints answer with; refusals are BadRequest (app.py answers them)."""
     group_by = request.args.get("group_by", "department")
-    with ctx.db.session() as s:
+    with _ctx().db.session() as s:
         now = utcnow()
+        start, end, first, last = _period(s, now)
         try:
-            start, end, first, last = stats.parse_period(request.args.get("from"), request.args.get("to"),
-                                                         ctx.config.timezone, now)
             rows = stats.compute(s, group_by, start, end, now)
         except stats.PeriodError as exc:
             raise BadRequest(400, "bad_query", str(exc)) from None
     return rows, {"group_by": group_by, "from": first, "to": last}
+
+
+@bp.get("/api/workload")
+@require_token
+def get_workload():
+    """Each staff member's figures for the period (岗位工作量, web/workload.py): ?from=&to= as /api/stats."""
+    with _ctx().db.session() as s:
+        start, end, first, last = _period(s, utcnow())
+        rows = workload.workload(s, start, end)
+    return jsonify({"from": first, "to": last, "rows": [
+        {k: r[k] for k in ("username", "name", "role", *(key for key, _label in workload.COLUMNS))} for r in rows]})
 
 
 @bp.get("/api/stats")
