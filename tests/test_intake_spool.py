@@ -26,7 +26,7 @@ from store.redis_server import free_port
 from tickets.models import Case
 from twilio_fake import AUTH_TOKEN, PUBLIC_URL, post_signed, sms_fields
 from web.models import User
-from web_support import csrf, post_form, signed_in, staff, staff_accounts  # noqa: F401 (fixtures)
+from web_support import PASSWORD, csrf, login, post_form, signed_in, staff, staff_accounts  # noqa: F401 (fixtures)
 
 CITIZEN = "+8613800138077"
 TELEGRAM_SECRET = "tg-spool-secret"
@@ -217,7 +217,7 @@ def test_the_bulk_import_does_not_spool_but_says_to_run_the_file_again(ctx, tmp_
     assert spool.waiting(ctx) == 0
 
 
-def operator_mid_shift(ctx, redis_down: bool = False):
+def operator_mid_shift(ctx, redis_down: bool = False, username: str = "t_op", password: str = PASSWORD):
     """An operator signed in while the database answered, whose database then goes away; the
     console client and a CSRF token from the call-entry page."""
     from app import create_app
@@ -226,7 +226,8 @@ def operator_mid_shift(ctx, redis_down: bool = False):
     node.__dict__["db"], node.__dict__["redis"] = ctx.db, ctx.redis
     app = create_app(node)
     app.testing = True
-    op = signed_in(app, "t_op")
+    op = app.test_client()
+    assert login(op, username, password).status_code == 302
     token = csrf(op, "/operator")
     node.__dict__["db"], node.__dict__["redis"] = broken_db, broken_redis
     return op, token
@@ -296,3 +297,16 @@ def test_an_account_seen_deactivated_keeps_no_snapshot_for_an_outage(ctx, staff)
     assert "/login" in op.get("/operator").headers["Location"]   # seen while the database answers
     node.__dict__["db"] = broken_db
     call_refused(op, token, "op-revoked-2")
+
+
+def test_a_session_from_before_a_password_change_cannot_file_calls_in_an_outage(ctx, staff, app):
+    from web.auth import create_user
+    with ctx.db.session() as s:
+        user = create_user(s, "t_op_pw", "before-change-2026", "operator", "改密话务员")
+        s.commit()
+        user_id = user.id
+    op, token = operator_mid_shift(ctx, username="t_op_pw", password="before-change-2026")
+    admin = signed_in(app, "t_admin")      # the password is reset while that session is idle
+    assert post_form(admin, f"/admin/users/{user_id}", {"name": "改密话务员", "role": "operator", "active": "on",
+                                                         "password": "after-change-2026", "grids": ""}).status_code == 302
+    call_refused(op, token, "op-pw-1")

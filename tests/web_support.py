@@ -40,9 +40,9 @@ def reset_staff(ctx) -> None:
     """Before each console test: the accounts unlocked, active and in their own departments, with
     no grid assignments, audit rows or photos left over from another test."""
     from tickets.models import Department
-    from web.auth import REVOKED
+    from web.auth import PASSWORDS, REVOKED
     from web.models import CasePhoto, PhoneView, User, UserGrid
-    ctx.redis.delete(REVOKED)
+    ctx.redis.delete(REVOKED, PASSWORDS)
     with ctx.db.session() as s:
         s.execute(update(User).where(User.username.in_(list(STAFF)))
                   .values(failed_logins=0, locked_until=None, active=True))

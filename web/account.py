@@ -7,7 +7,7 @@ from flask_login import current_user
 from werkzeug.security import check_password_hash
 
 from web import account_log
-from web.auth import UI_BLUEPRINTS, home_for, password_stamp, roles_required, set_password
+from web.auth import UI_BLUEPRINTS, home_for, note_password_change, password_stamp, roles_required, set_password
 from web.http import error_response
 from web.models import User
 
@@ -37,6 +37,7 @@ def password():
                 set_password(user, new, must_change=False)
                 account_log.record(s, user.username, "password_changed")
                 s.commit()
+                note_password_change(current_app.extensions["gridline"], user)
                 session["pw"] = password_stamp(user)    # this session goes on; the others end
                 session.pop("staff", None)
                 flash("密码已修改；此账户在其他地方的登录已失效")

@@ -9,7 +9,7 @@ from sqlalchemy import delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from tickets.models import Department, GridCell
-from web.auth import create_user, password_stamp, roles_required, set_password, set_revoked
+from web.auth import create_user, note_password_change, password_stamp, roles_required, set_password, set_revoked
 from web import account_log
 from web.models import ROLES, AccountEvent, PhoneView, User, UserGrid
 
@@ -115,6 +115,8 @@ def user(user_id: int):
                 if changes:
                     account_log.record(s, row.username, "updated", "；".join(changes))
                 s.commit()
+                if password:
+                    note_password_change(_ctx(), row)
                 if password and row.id == current_user.id:  # the admin's own: this session goes on
                     session["pw"] = password_stamp(row)
                 set_revoked(_ctx(), row.id, not row.active)

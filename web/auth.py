@@ -39,6 +39,7 @@ MAX_FAILURES = 5                    # consecutive wrong passwords before the acc
 LOCK_MINUTES = 15
 SESSION_MINUTES = 30                # idle time after which a session ends
 REVOKED = "gridline:staff:revoked"  # Redis set of deactivated user ids
+PASSWORDS = "gridline:staff:password_changed"  # Redis hash: user id → password_stamp of the last change
 # The blueprints whose every POST is a console form (CSRF always checked there).
 UI_BLUEPRINTS = {"auth", "ui", "account", "operator", "cases", "dept", "centre", "admin", "phone"}
 # A hash to compare against when the user does not exist, so timing does not tell names apart.
@@ -79,7 +80,7 @@ def _load(user_id: str):
         # operator's typed call can be kept (spooled) instead of lost behind a sign-in page.
         # Without a snapshot (or deactivated) the request is anonymous: the sign-in page, not a 500.
         kept = session.get("staff")
-        if not kept or str(kept.get("id")) != user_id or revoked(_ctx(), user_id):
+        if not kept or str(kept.get("id")) != user_id or cookie_refused(_ctx(), user_id, session.get("pw", "")):
             return None
         return Staff(**kept)
     if staff is not None and session.get("pw", "") != staff.password_stamp:
@@ -91,14 +92,31 @@ def _load(user_id: str):
     return staff
 
 
-def revoked(ctx, user_id) -> bool:
-    """Deactivated by an admin (kept in Redis too, so an outage does not bring the account back
-    through its cookie). With Redis unreachable too nothing can be spooled, so the cookie may stand:
-    the operator's form comes back with what was typed, saved nowhere."""
+def cookie_refused(ctx, user_id, stamp: str) -> bool:
+    """In an outage, may this session's cookie stand in for the database? Not for an account
+    deactivated since, nor once its password changed after this session signed in (both noted in
+    Redis as they happen). With Redis unreachable too nothing can be spooled, so the cookie may
+    stand: the operator's form comes back with what was typed, saved nowhere."""
+    if ctx.redis is None:
+        return False
     try:
-        return ctx.redis is not None and bool(ctx.redis.sismember(REVOKED, str(user_id)))
+        pipe = ctx.redis.pipeline(transaction=False)
+        pipe.sismember(REVOKED, str(user_id))
+        pipe.hget(PASSWORDS, str(user_id))
+        deactivated, changed = pipe.execute()
     except redis.RedisError:
         return False
+    changed = changed.decode() if isinstance(changed, bytes) else changed
+    return bool(deactivated) or (changed is not None and changed != stamp)
+
+
+def note_password_change(ctx, user: User) -> None:
+    """After the commit of a new password: sessions signed in before it end in an outage too."""
+    try:
+        if ctx.redis is not None:
+            ctx.redis.hset(PASSWORDS, str(user.id), password_stamp(user))
+    except redis.RedisError as exc:  # the database is the record; this only guards outages
+        log.warning("could not note in Redis that user %s changed password: %s", user.id, exc)
 
 
 def set_revoked(ctx, user_id, is_revoked: bool) -> None:

@@ -76,18 +76,19 @@ def create_user_command(username: str, role: str, department: str | None, name: 
     """Create a staff account, or reset an existing one's password, role and department (its owner
     then chooses a new password at the next sign-in)."""
     from intake.context import get
-    from web.auth import create_user
+    from web.auth import create_user, note_password_change
     ctx = get()
     with ctx.db.session() as s:
         try:
             existed = s.scalar(select(User.id).where(User.username == username)) is not None
-            create_user(s, username, password, role, name, department, must_change=True)
+            user = create_user(s, username, password, role, name, department, must_change=True)
         except ValueError as exc:
             raise click.ClickException(str(exc)) from None
         account_log.record(s, username, "updated" if existed else "created",
                            f"命令行{'重设' if existed else '创建'}：角色 {ROLES[role]}{'，' + department if department else ''}，"
                            "本人登录后须修改密码", actor="cli")
         s.commit()
+        note_password_change(ctx, user)
     click.echo(f"用户 {username}（{ROLES[role]}）已保存；首次登录须修改密码")
 
 
