@@ -397,8 +397,7 @@ def late_notices(session) -> list[tuple[OutboundMessage, Case]]:
     out = []
     for case, env, kind, key, now, fields in session.info.pop(_LATE_NOTICES, []):
         for msg in _notice_rows(case, env, kind, key, now, fields):
-            row = OutboundMessage(channel=outbox.delivery_channel(msg["channel"]), to=msg["to"], text=msg["text"],
-                                  kind=kind, dedupe_key=msg["dedupe_key"], sender="")
+            row = OutboundMessage(**msg)     # rows() gives the fields, as the SLA scan inserts them
             session.add(row)
             out.append((row, case))
     return out

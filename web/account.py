@@ -2,12 +2,12 @@
 `gridline create-user` set it (someone else knows that one)."""
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from werkzeug.security import check_password_hash
 
 from web import account_log
-from web.auth import UI_BLUEPRINTS, home_for, note_password_change, password_stamp, roles_required, set_password
+from web.auth import UI_BLUEPRINTS, home_for, note_password_change, roles_required, set_password
 from web.http import error_response
 from web.models import User
 
@@ -37,9 +37,7 @@ def password():
                 set_password(user, new, must_change=False)
                 account_log.record(s, user.username, "password_changed")
                 s.commit()
-                note_password_change(current_app.extensions["gridline"], user)
-                session["pw"] = password_stamp(user)    # this session goes on; the others end
-                session.pop("staff", None)
+                note_password_change(current_app.extensions["gridline"], user, this_session=True)
                 flash("密码已修改；此账户在其他地方的登录已失效")
                 return redirect(url_for(home_for(current_user.role)))
     return render_template("ui/account_password.html", title="修改密码", error=error,

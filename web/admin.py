@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import re
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from tickets.models import Department, GridCell
-from web.auth import create_user, note_password_change, password_stamp, roles_required, set_password, set_revoked
+from web.auth import create_user, note_password_change, roles_required, set_password, set_revoked
 from web import account_log
 from web.models import ROLES, AccountEvent, PhoneView, User, UserGrid
 
@@ -115,10 +115,8 @@ def user(user_id: int):
                 if changes:
                     account_log.record(s, row.username, "updated", "；".join(changes))
                 s.commit()
-                if password:
-                    note_password_change(_ctx(), row)
-                if password and row.id == current_user.id:  # the admin's own: this session goes on
-                    session["pw"] = password_stamp(row)
+                if password:  # the admin's own: this session goes on
+                    note_password_change(_ctx(), row, this_session=row.id == current_user.id)
                 set_revoked(_ctx(), row.id, not row.active)
                 flash(f"已保存用户 {row.username}")
                 return redirect(url_for("admin.user", user_id=row.id))

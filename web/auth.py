@@ -110,8 +110,12 @@ def cookie_refused(ctx, user_id, stamp: str) -> bool:
     return bool(deactivated) or (changed is not None and changed != stamp)
 
 
-def note_password_change(ctx, user: User) -> None:
-    """After the commit of a new password: sessions signed in before it end in an outage too."""
+def note_password_change(ctx, user: User, this_session: bool = False) -> None:
+    """After the commit of a new password: sessions signed in before it end, in an outage too;
+    this_session (the owner's own request) goes on under the new one."""
+    if this_session:
+        session["pw"] = password_stamp(user)
+        session.pop("staff", None)   # the snapshot is made afresh at the next request
     try:
         if ctx.redis is not None:
             ctx.redis.hset(PASSWORDS, str(user.id), password_stamp(user))

@@ -60,9 +60,10 @@ def todo():
     with _ctx().db.session() as s:
         counts = {key: s.scalar(select(func.count()).select_from(_tab_query(key).order_by(None).subquery()))
                   for key, _label in TABS}
-        cases = s.scalars(_tab_query(tab).options(selectinload(Case.grid), selectinload(Case.department),
-                                                  selectinload(Case.reporters), selectinload(Case.events))
-                          .limit(300)).all()
+        loads = [selectinload(Case.grid), selectinload(Case.department)]
+        if tab == "duplicates":  # only the clusters show reporters and joins; the badges count on their own
+            loads += [selectinload(Case.reporters), selectinload(Case.events)]
+        cases = s.scalars(_tab_query(tab).options(*loads).limit(300)).all()
         clusters = []
         if tab == "duplicates":
             for c in cases:

@@ -48,19 +48,9 @@ def workload(session, start: datetime, end: datetime) -> list[dict]:
             select(CaseEvent.actor, CaseEvent.action, func.count()).where(
                 in_period(CaseEvent), CaseEvent.action.in_(list(COUNTED))).group_by(CaseEvent.actor, CaseEvent.action)):
         add(actor, COUNTED[action], n)
-    d, back, other = aliased(CaseEvent), aliased(CaseEvent), aliased(CaseEvent)
-    redispatched = select(other.id).where(other.case_id == d.case_id, other.action == "dispatch",
-                                          other.id > d.id, other.id < back.id).exists()
-    for actor, n in session.execute(
-            select(d.actor, func.count(func.distinct(d.id))).join(
-                back, and_(back.case_id == d.case_id, back.action == "return", back.id > d.id))
-            .where(in_period(d), d.action == "dispatch", ~redispatched).group_by(d.actor)):
+    for actor, n in _followed_by(session, in_period, "dispatch", "return", unless_between="dispatch"):
         add(actor, "returned", n)
-    f, void = aliased(CaseEvent), aliased(CaseEvent)
-    for actor, n in session.execute(
-            select(f.actor, func.count(func.distinct(f.id))).join(
-                void, and_(void.case_id == f.case_id, void.action == "void", void.id > f.id))
-            .where(in_period(f), f.action == "file").group_by(f.actor)):
+    for actor, n in _followed_by(session, in_period, "file", "void"):
         add(actor, "filed_voided", n)
     operator = InboundMessage.meta["operator"].as_string()
     for actor, n in session.execute(
@@ -80,6 +70,19 @@ def workload(session, start: datetime, end: datetime) -> list[dict]:
         out.append(row)
     order = list(ROLES)
     return sorted(out, key=lambda r: (order.index(r["role_key"]) if r["role_key"] in order else len(order), r["username"]))
+
+
+def _followed_by(session, in_period, first: str, then: str, unless_between: str | None = None):
+    """(actor, n): each actor's `first` events in the period that a later `then` of the same case
+    followed — with no `unless_between` event of the case in between, when given."""
+    a, b, mid = aliased(CaseEvent), aliased(CaseEvent), aliased(CaseEvent)
+    q = (select(a.actor, func.count(func.distinct(a.id)))
+         .join(b, and_(b.case_id == a.case_id, b.action == then, b.id > a.id))
+         .where(in_period(a), a.action == first))
+    if unless_between:
+        q = q.where(~select(mid.id).where(mid.case_id == a.case_id, mid.action == unless_between,
+                                          mid.id > a.id, mid.id < b.id).exists())
+    return session.execute(q.group_by(a.actor))
 
 
 def _rate(part: int, whole: int) -> float | None:
