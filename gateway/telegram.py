@@ -15,7 +15,11 @@ the other updates answer 503 and Telegram sends them again.
     contact             → the citizen's own phone number, remembered for the chat
     /start, /help       → welcome, with buttons to share location and phone
     /status <案卷号>     → stored as "查询<案卷号>": the conversation answers, as it does on SMS
-    anything else       → stored as ignored (edited messages, callbacks, group chats, stickers…)
+    签收 button         → a department's chat accepts the new case under the notice (callback_query
+                          "accept:<case id>"): only the chat routing_rules.yaml gives the case's
+                          department, and only while the case waits to be accepted; the presser sees
+                          the outcome (answerCallbackQuery in the webhook's answer), the chat a note
+    anything else       → stored as ignored (edited messages, other callbacks, group chats, stickers…)
 """
 from __future__ import annotations
 
@@ -32,6 +36,7 @@ from gateway.models import TelegramChat
 from intake import queue, service
 from intake.models import InboundMessage
 from notify import outbox
+from notify.telegram import ACCEPT_PREFIX
 from store.db import utcnow
 from web.http import BadRequest, error_response, json_body
 
@@ -42,7 +47,7 @@ MAX_BODY = 256 * 1024   # an update is a few kB; a long caption is 1 024 charact
 MAX_TEXT = 2000          # what the pipeline reads; Telegram allows 4 096 characters
 COMMAND = re.compile(r"^/([A-Za-z_]+)(?:@\w+)?(?:\s+(.*))?$", re.S)
 # Update fields that are not a new private message: stored for audit, never processed.
-OTHER_KINDS = ("edited_message", "channel_post", "edited_channel_post", "callback_query", "inline_query",
+OTHER_KINDS = ("edited_message", "channel_post", "edited_channel_post", "inline_query",
                "chosen_inline_result", "shipping_query", "pre_checkout_query", "poll", "poll_answer",
                "my_chat_member", "chat_member", "chat_join_request", "message_reaction", "business_message")
 
@@ -51,6 +56,8 @@ WELCOME = ("您好，这里是网格通（城市管理问题反映）。请直�
 UNSUPPORTED = "暂不支持这种消息。请发送文字、位置或照片；查询进度请发送 /status 案卷号。"
 CONTACT_SAVED = "已记录您的手机号 {phone}，办理结果也会在这里通知您。"
 CONTACT_NOT_OWN = "请通过下方“提供手机号”按钮分享您本人的手机号。"
+ACCEPTED = "案卷{number}已由{who}在 Telegram 签收，请于{due}前处置，并在系统中反馈处置结果。"
+ACCEPT = re.compile(re.escape(ACCEPT_PREFIX) + r"(\d{1,18})")
 
 
 class Reply(NamedTuple):
@@ -77,8 +84,14 @@ def webhook():
     update_id = data.get("update_id")
     if not isinstance(update_id, int) or isinstance(update_id, bool):
         raise BadRequest(400, "missing_update_id", "更新缺少整数 update_id，无法识别")
-    outcome = handle_update(ctx, data)
-    return jsonify({"ok": True, "update_id": update_id, "outcome": outcome})
+    body = {"ok": True, "update_id": update_id, "outcome": handle_update(ctx, data)}
+    press = data.get("callback_query")
+    if isinstance(press, dict) and isinstance(press.get("id"), str):
+        # A pressed button spins until answered; the webhook's answer may carry that one Bot API call.
+        # Telegram passes the body's other fields to the method, which ignores what it does not know.
+        reason = _stored_reason(ctx, update_id) if body["outcome"] != "duplicate" else ""
+        body.update(method="answerCallbackQuery", callback_query_id=press["id"], text=reason[:200])
+    return jsonify(body)
 
 
 def handle_update(ctx, data: dict) -> str:
@@ -90,6 +103,8 @@ def handle_update(ctx, data: dict) -> str:
     except Exception as exc:  # fields of the wrong shape: keep the body, do not make Telegram retry it
         log.warning("update %s unreadable: %s", update_id, exc)
         return _record(ctx, update_id, "unknown", "", {"raw": data}, "ignored", f"无法解析的更新：{exc}"[:500])
+    if update.callback_query is not None:
+        return _press(ctx, update_id, update.callback_query)
     msg = update.message
     if msg is None:
         kind = next((k for k in OTHER_KINDS if data.get(k) is not None), None) or \
@@ -190,6 +205,46 @@ def _command(ctx, update_id: int, sender: str, text: str, meta: dict, name: str,
     return _record(ctx, update_id, sender, text, meta, "ignored", f"未知命令 /{name}", Reply("unsupported", UNSUPPORTED))
 
 
+def _press(ctx, update_id: int, press) -> str:
+    """A button under one of our messages. 签收: the department accepts the case in its own chat; the
+    group's members are the department's staff (the city adds them), so the chat is who may press."""
+    from tickets.lifecycle import IllegalTransition
+    from tickets.models import Case
+    from tickets.deadline import make_env
+    from tickets.service import act, message_fields
+    chat = str(press.message.chat.id) if press.message else ""   # no chat: a message sent inline
+    user = press.from_user
+    who = (user.full_name or user.username or str(user.id))[:40]
+    meta = {"update_type": "callback_query", "chat_id": chat, "user_id": user.id, "name": who,
+            "username": user.username or "", "data": (press.data or "")[:64]}
+    wanted = ACCEPT.fullmatch(press.data or "")
+    if not wanted:
+        return _record(ctx, update_id, chat or "unknown", "", meta, "ignored", "不支持的按钮")
+
+    def accept(s):
+        case = s.get(Case, int(wanted.group(1)))
+        entry = ctx.rules.department_or_office(case.department.name) if case and case.department else None
+        if entry is None or not entry.telegram_chat or str(entry.telegram_chat) != chat:
+            return "ignored", "本会话不是该案卷承办部门的会话，不能签收", None
+        try:
+            act(s, case, "accept", actor=f"telegram:{user.username or user.id}"[:60], role="department",
+                note=f"经 Telegram 签收（{who}）", templates=ctx.templates, tz=ctx.config.timezone,
+                calendar=ctx.calendar, rules=ctx.rules)
+        except IllegalTransition as exc:
+            return "ignored", f"案卷{case.number}：{exc}", None
+        fields = message_fields(case, make_env(tz=ctx.config.timezone))
+        text = _template(ctx, "telegram_accepted", ACCEPTED, who=who, **fields)
+        return "done", f"已签收案卷{case.number}", Reply("accepted", text, case.id)
+
+    return _record(ctx, update_id, chat or "unknown", "", meta, "ignored", "", also=accept)
+
+
+def _stored_reason(ctx, update_id: int) -> str:
+    with ctx.db.session() as s:
+        return s.scalar(select(InboundMessage.reason).where(InboundMessage.channel == CHANNEL,
+                                                            InboundMessage.external_id == str(update_id))) or ""
+
+
 def _template(ctx, name: str, default: str, **fields) -> str:
     """The city's wording from the templates file when it has one, else ours."""
     try:
@@ -200,15 +255,18 @@ def _template(ctx, name: str, default: str, **fields) -> str:
 
 def _record(ctx, update_id: int, sender: str, text: str, meta: dict, status: str, reason: str,
             reply: Reply | None = None, also=None) -> str:
-    """Store an update that does not go to the pipeline, with its reply, in one transaction."""
+    """Store an update that does not go to the pipeline, with its reply, in one transaction.
+    `also(s)` does the update's own work in that transaction; it may return what came of it
+    (status, reason, reply) in place of the given ones."""
     with ctx.db.session() as s:
         if s.scalar(select(InboundMessage.id).where(InboundMessage.channel == CHANNEL,
                                                     InboundMessage.external_id == str(update_id))):
             return "duplicate"
-        s.add(InboundMessage(channel=CHANNEL, external_id=str(update_id), sender=sender[:64], text=text,
-                             meta=meta, status=status, reason=reason, processed_at=utcnow()))
         if also:
-            also(s)
+            status, reason, reply = also(s) or (status, reason, reply)
+        s.add(InboundMessage(channel=CHANNEL, external_id=str(update_id), sender=sender[:64], text=text,
+                             meta=meta, status=status, reason=reason, processed_at=utcnow(),
+                             case_id=reply.case_id if reply else None))
         if reply:
             outbox.queue(s, sender, reply.text, reply.kind, f"telegram:{update_id}:{reply.kind}", reply.case_id,
                          channel=CHANNEL)

@@ -23,6 +23,8 @@ SURVEY_LABELS = ("1 满意", "2 基本满意", "3 不满意")
 SURVEY_KINDS = frozenset({"result", "survey"})           # messages that ask for a 1/2/3 answer
 DONE_KINDS = frozenset({"survey_thanks", "survey_rework"})  # the answer arrived: put the keyboard away
 WELCOME_KINDS = frozenset({"telegram_welcome"})
+ACCEPT_KINDS = frozenset({"dispatch"})                  # a department's new case: the 签收 button
+ACCEPT_PREFIX = "accept:"                                # the button sends back accept:<case id> (gateway/telegram.py)
 
 
 def bot_base_url(base_url: str | None) -> str:
@@ -31,9 +33,13 @@ def bot_base_url(base_url: str | None) -> str:
     return url if url.endswith("/bot") else url + "/bot"
 
 
-def reply_markup(kind: str):
-    """The keyboard a message of this kind carries: the survey's three answers, or none."""
-    from telegram import KeyboardButton, ReplyKeyboardMarkup, ReplyKeyboardRemove
+def reply_markup(kind: str, case_id: int | None = None):
+    """The keyboard a message of this kind carries: the survey's three answers, a department's
+    签收 button under a new case (a group chat has no reply keyboard of its own), or none."""
+    from telegram import (InlineKeyboardButton, InlineKeyboardMarkup, KeyboardButton, ReplyKeyboardMarkup,
+                          ReplyKeyboardRemove)
+    if kind in ACCEPT_KINDS and case_id is not None:
+        return InlineKeyboardMarkup([[InlineKeyboardButton("✅ 签收", callback_data=f"{ACCEPT_PREFIX}{case_id}")]])
     if kind in SURVEY_KINDS:
         return ReplyKeyboardMarkup([[KeyboardButton(label) for label in SURVEY_LABELS]],
                                    resize_keyboard=True, one_time_keyboard=True,
@@ -87,7 +93,7 @@ class TelegramBackend:
             raise SendError(f"不是 Telegram 会话号：{msg.to!r}", transient=False) from None
         try:
             bot = self._ensure_bot()
-            sent = self._run(bot.send_message(chat_id=chat_id, text=msg.text, reply_markup=reply_markup(msg.kind)))
+            sent = self._run(bot.send_message(chat_id=chat_id, text=msg.text, reply_markup=reply_markup(msg.kind, msg.case_id)))
         except error.RetryAfter as exc:  # flood control: Telegram says when to come back
             retry = exc.retry_after.total_seconds() if hasattr(exc.retry_after, "total_seconds") else exc.retry_after
             raise SendError(f"Telegram 限流，{retry} 秒后重试", transient=True, code="429",

@@ -22,6 +22,16 @@ def write_rules(folder, **settings) -> Path:
     return path
 
 
+def add_to_department(path: Path, name: str, lines: str) -> int:
+    """Add setting lines (indented as the file's) under department `name` in the rules at `path`;
+    returns the number of the first added line, for tests of error messages that name it."""
+    text = path.read_text(encoding="utf-8")
+    marker = f"  - name: {name}\n"
+    assert text.count(marker) == 1, f"department {name} not found once in {path}"
+    path.write_text(text.replace(marker, marker + lines), encoding="utf-8")
+    return text[:text.index(marker)].count("\n") + 2
+
+
 def context_with(ctx, rules_path, folder) -> Context:
     """A context on the test database and Redis of `ctx`, reading `rules_path`."""
     cfg = Config(var_dir=folder / "var", database_url=ctx.config.database_url,

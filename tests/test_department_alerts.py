@@ -25,7 +25,7 @@ from notify.models import OutboundMessage
 from notify.webhook import WebhookBackend, backend_for, signature
 from routing.router import street_office
 from routing.rules import RulesError, load_rules
-from rules_copy import write_rules
+from rules_copy import add_to_department, write_rules
 from store.db import utcnow
 from test_telegram import TOKEN as BOT_TOKEN
 from test_telegram import bot_api  # noqa: F401 (fixture: the loopback Bot API)
@@ -91,11 +91,7 @@ def ctx(ctx, receiver, bot_api, tmp_path_factory):
     folder = tmp_path_factory.mktemp("alert_rules")
     path = write_rules(folder)
     name = next(c for c in ctx.rules.categories if not c.urgent).department   # case_factory.new_case's
-    text = path.read_text(encoding="utf-8")
-    marker = f"  - name: {name}\n"
-    assert text.count(marker) == 1
-    path.write_text(text.replace(marker, f"{marker}    telegram_chat: {CHAT}\n    webhook: {receiver.url}\n"),
-                    encoding="utf-8")
+    add_to_department(path, name, f"    telegram_chat: {CHAT}\n    webhook: {receiver.url}\n")
     config = dataclasses.replace(ctx.config, rules_path=path, telegram_bot_token=BOT_TOKEN,
                                  telegram_base_url=bot_api.url, webhook_secret=SECRET)
     alert_ctx = Context(config)
@@ -261,11 +257,7 @@ def test_without_a_secret_the_webhook_channel_is_off(ctx):
 
 def rules_with(tmp_path, name: str, lines: str):
     path = write_rules(tmp_path)
-    text = path.read_text(encoding="utf-8")
-    marker = f"  - name: {name}\n"
-    path.write_text(text.replace(marker, marker + lines), encoding="utf-8")
-    line = text[:text.index(marker)].count("\n") + 2          # the first line after "- name:"
-    return path, line
+    return path, add_to_department(path, name, lines)
 
 
 def test_rules_take_a_chat_and_a_webhook_and_street_offices_inherit_them(tmp_path):

@@ -1,0 +1,120 @@
+"""A department accepts (签收) a new case from its Telegram group: the 新派遣 notice goes out through
+the real python-telegram-bot with a 签收 button, the loopback fake Bot API records it, and the
+button's callback update comes back through the real webhook, as Telegram would send it.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from sqlalchemy import select
+
+from case_factory import at, open_at
+from intake import processing
+from intake.context import Context
+from intake.models import InboundMessage
+from rules_copy import add_to_department, write_rules
+from test_telegram import SECRET, TOKEN, post
+from test_telegram import bot_api  # noqa: F401 (fixture: the loopback Bot API)
+from tickets.models import Case
+
+GROUP = -1002223334440          # the department's group chat, as routing_rules.yaml names it
+OTHER_GROUP = -1009990001112    # some other group the bot is in
+STAFF = {"id": 7770001, "is_bot": False, "first_name": "李华", "username": "lihua_cg"}
+
+
+@pytest.fixture(scope="module")
+def ctx(ctx, bot_api, tmp_path_factory):
+    """The suite's database and Redis; the rules give case_factory's department a Telegram group."""
+    path = write_rules(tmp_path_factory.mktemp("telegram_rules"))
+    name = next(c for c in ctx.rules.categories if not c.urgent).department
+    add_to_department(path, name, f"    telegram_chat: {GROUP}\n")
+    config = dataclasses.replace(ctx.config, rules_path=path, telegram_webhook_secret=SECRET,
+                                 telegram_bot_token=TOKEN, telegram_base_url=bot_api.url)
+    group_ctx = Context(config)
+    yield group_ctx
+    group_ctx.db.dispose()
+
+
+@pytest.fixture(autouse=True)
+def fresh(bot_api):
+    bot_api.calls.clear()
+
+
+def press(update_id: int, data: str, chat: int = GROUP, message_id: int = 1001) -> dict:
+    """The update Telegram sends when someone in `chat` presses a button under our message."""
+    return {"update_id": update_id, "callback_query": {
+        "id": f"cbq-{update_id}", "from": STAFF, "chat_instance": "-4455", "data": data,
+        "message": {"message_id": message_id, "date": 1763790000, "text": "【网格通】新派遣：…",
+                    "chat": {"id": chat, "type": "supergroup", "title": "城管群"}}}}
+
+
+def dispatched(ctx) -> tuple[int, str]:
+    """A case dispatched now to the department with the group, and its 新派遣 notice sent."""
+    with ctx.db.session() as s:
+        case = open_at(ctx, s, at(2026, 11, 23, 9, 0))
+        s.commit()
+        ids = case.id, case.number
+    processing.deliver_outbox()
+    return ids
+
+
+def case_state(ctx, case_id: int) -> tuple[str, list[tuple[str, str, str]]]:
+    with ctx.db.session() as s:
+        case = s.get(Case, case_id)
+        return case.status, [(e.action, e.actor, e.note) for e in case.events]
+
+
+def test_the_new_case_notice_carries_a_button_that_accepts_it(ctx, client, bot_api):
+    case_id, number = dispatched(ctx)
+    (notice,) = bot_api.sent(GROUP)
+    assert number in notice["text"] and "新派遣" in notice["text"]
+    (row,) = notice["reply_markup"]["inline_keyboard"]
+    assert [(b["text"], b["callback_data"]) for b in row] == [("✅ 签收", f"accept:{case_id}")]
+
+    r = post(client, press(20001, f"accept:{case_id}"))
+    assert r.status_code == 200
+    answer = r.get_json()
+    assert answer["method"] == "answerCallbackQuery" and answer["callback_query_id"] == "cbq-20001"
+    assert answer["text"] == f"已签收案卷{number}"
+    status, events = case_state(ctx, case_id)
+    assert status == "accepted"
+    assert events[-1] == ("accept", "telegram:lihua_cg", "经 Telegram 签收（李华）")
+
+    processing.deliver_outbox()
+    (confirmation,) = bot_api.sent(GROUP)[1:]
+    assert number in confirmation["text"] and "李华" in confirmation["text"] and "签收" in confirmation["text"]
+    assert "reply_markup" not in confirmation
+    with ctx.db.session() as s:
+        msg = s.scalar(select(InboundMessage).where(InboundMessage.external_id == "20001"))
+        assert (msg.channel, msg.status, msg.case_id, msg.sender) == ("telegram", "done", case_id, str(GROUP))
+
+
+def test_a_retried_press_is_one_acceptance_and_a_second_press_is_told_why_not(ctx, client, bot_api):
+    case_id, number = dispatched(ctx)
+    first = post(client, press(20011, f"accept:{case_id}")).get_json()
+    again = post(client, press(20011, f"accept:{case_id}")).get_json()      # Telegram retries the update
+    assert (first["outcome"], again["outcome"]) == ("done", "duplicate")
+    assert again["text"] == ""                           # the spinner stops; nothing happened twice
+    later = post(client, press(20012, f"accept:{case_id}")).get_json()    # a colleague presses too
+    assert later["outcome"] == "ignored"
+    assert number in later["text"] and "不能执行“签收”" in later["text"]
+    status, events = case_state(ctx, case_id)
+    assert status == "accepted" and [a for a, _, _ in events].count("accept") == 1
+    processing.deliver_outbox()
+    assert len(bot_api.sent(GROUP)) == 2                 # the notice and one confirmation
+
+
+@pytest.mark.parametrize("data, chat, reason", [
+    ("accept:{id}", OTHER_GROUP, "本会话不是该案卷承办部门的会话，不能签收"),
+    ("accept:999999999", GROUP, "本会话不是该案卷承办部门的会话，不能签收"),   # no such case
+    ("resolve:{id}", GROUP, "不支持的按钮"),
+])
+def test_a_press_from_elsewhere_or_of_another_kind_changes_nothing(ctx, client, bot_api, data, chat, reason):
+    case_id, _ = dispatched(ctx)
+    r = post(client, press(20021, data.format(id=case_id), chat=chat)).get_json()
+    assert (r["outcome"], r["text"]) == ("ignored", reason)
+    assert case_state(ctx, case_id)[0] == "dispatched"
+    with ctx.db.session() as s:                          # kept for audit, with what was pressed
+        msg = s.scalar(select(InboundMessage).where(InboundMessage.external_id == "20021"))
+        assert (msg.status, msg.reason, msg.meta["data"]) == ("ignored", reason, data.format(id=case_id))
