@@ -33,11 +33,12 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from gateway.models import TelegramChat
-from intake import queue, service
+from intake import department, queue, service
 from intake.models import InboundMessage
 from notify import outbox
 from notify.telegram import ACCEPT_PREFIX
 from store.db import utcnow
+from tickets.models import Case
 from web.http import BadRequest, error_response, json_body
 
 log = logging.getLogger("gridline.telegram")
@@ -56,7 +57,6 @@ WELCOME = ("您好，这里是网格通（城市管理问题反映）。请直�
 UNSUPPORTED = "暂不支持这种消息。请发送文字、位置或照片；查询进度请发送 /status 案卷号。"
 CONTACT_SAVED = "已记录您的手机号 {phone}，办理结果也会在这里通知您。"
 CONTACT_NOT_OWN = "请通过下方“提供手机号”按钮分享您本人的手机号。"
-ACCEPTED = "案卷{number}已由{who}在 Telegram 签收，请于{due}前处置，并在系统中反馈处置结果。"
 ACCEPT = re.compile(re.escape(ACCEPT_PREFIX) + r"(\d{1,18})")
 
 
@@ -208,10 +208,6 @@ def _command(ctx, update_id: int, sender: str, text: str, meta: dict, name: str,
 def _press(ctx, update_id: int, press) -> str:
     """A button under one of our messages. 签收: the department accepts the case in its own chat; the
     group's members are the department's staff (the city adds them), so the chat is who may press."""
-    from tickets.lifecycle import IllegalTransition
-    from tickets.models import Case
-    from tickets.deadline import make_env
-    from tickets.service import act, message_fields
     chat = str(press.message.chat.id) if press.message else ""   # no chat: a message sent inline
     user = press.from_user
     who = (user.full_name or user.username or str(user.id))[:40]
@@ -223,18 +219,11 @@ def _press(ctx, update_id: int, press) -> str:
 
     def accept(s):
         case = s.get(Case, int(wanted.group(1)))
-        entry = ctx.rules.department_or_office(case.department.name) if case and case.department else None
-        if entry is None or not entry.telegram_chat or str(entry.telegram_chat) != chat:
-            return "ignored", "本会话不是该案卷承办部门的会话，不能签收", None
-        try:
-            act(s, case, "accept", actor=f"telegram:{user.username or user.id}"[:60], role="department",
-                note=f"经 Telegram 签收（{who}）", templates=ctx.templates, tz=ctx.config.timezone,
-                calendar=ctx.calendar, rules=ctx.rules)
-        except IllegalTransition as exc:
-            return "ignored", f"案卷{case.number}：{exc}", None
-        fields = message_fields(case, make_env(tz=ctx.config.timezone))
-        text = _template(ctx, "telegram_accepted", ACCEPTED, who=who, **fields)
-        return "done", f"已签收案卷{case.number}", Reply("accepted", text, case.id)
+        why = department.accept(ctx, s, case, CHANNEL, chat, f"telegram:{user.username or user.id}",
+                                f"经 Telegram 签收（{who}）")
+        if why:
+            return "ignored", why, None
+        return "done", f"已签收案卷{case.number}", Reply("accepted", department.confirmation(ctx, case, who), case.id)
 
     return _record(ctx, update_id, chat or "unknown", "", meta, "ignored", "", also=accept)
 

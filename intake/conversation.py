@@ -2,7 +2,8 @@
 
 decide() reads the message and the explicit state we keep (intake.models.Conversation), never a
 guess from old text: STOP/退订/TD and START first, then flood control, then a survey answer (only
-while a survey we sent is open), a status query (查询 + case number, or 进度), an answer to our
+while a survey we sent is open), a status query (查询 + case number, or 进度), a department's
+签收 + case number (from its own phone: intake.department), an answer to our
 ask-back (only while a report is held for its place), and otherwise a new report. Each wait has
 an expiry; a held report whose wait expires goes to the operators' triage, never to a guessed cell.
 The replies here are queued to the outbox on the message's channel (hotline callers get SMS).
@@ -17,6 +18,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 
+from intake import department
 from intake.models import Conversation, InboundMessage
 from notify import outbox
 from tickets import clock
@@ -34,6 +36,7 @@ SCORES = {1: "满意", 2: "基本满意", 3: "不满意"}
 _SURVEY = re.compile(r"([123])\s*(满意|基本满意|不满意)?|(满意|基本满意|不满意|非常满意)")
 _CASE_NUMBER = r"(\d{8})-?(\d{6})"
 _QUERY = re.compile(rf"(?:查询|查|进度|查进度|查询进度|进度查询)?\s*(?:案卷号?|案件号?|编号)?\s*:?\s*{_CASE_NUMBER}")
+_ACCEPT = re.compile(rf"签收\s*(?:案卷号?|案件号?)?\s*:?\s*{_CASE_NUMBER}")   # a department's phone (intake.department)
 _QUERY_BARE = re.compile(r"(?:查询|进度|查进度|查询进度|进度查询|查询案卷|进展)\s*\??")
 _TRAILING = " \t\r\n。.!！~～"
 FLOOD_WINDOW = timedelta(minutes=1)
@@ -45,7 +48,7 @@ _PHONE = re.compile(r"^\+?\d{5,20}$")
 
 @dataclass
 class Intent:
-    kind: str            # optout, optin, flood, too_long, empty, survey, query, answer, help, report
+    kind: str            # optout, optin, flood, too_long, empty, survey, query, accept, answer, help, report
     score: int | None = None
     number: str | None = None
 
@@ -112,6 +115,9 @@ def decide(ctx, session, conv: Conversation, msg: InboundMessage) -> Intent:
         return Intent("query", number=f"{m.group(1)}-{m.group(2)}")
     if _QUERY_BARE.fullmatch(key):
         return Intent("query")
+    m = _ACCEPT.fullmatch(key)
+    if m:
+        return Intent("accept", number=f"{m.group(1)}-{m.group(2)}")
     if conv.held_message_id and _active(conv.ask_until, at):
         return Intent("answer")
     if score is not None or key in HELP:
@@ -165,6 +171,8 @@ def handle(ctx, session, conv: Conversation, msg: InboundMessage, intent: Intent
         _survey(ctx, session, conv, msg, intent.score)
     elif intent.kind == "query":
         _status(ctx, session, msg, intent.number)
+    elif intent.kind == "accept":
+        _accept(ctx, session, msg, intent.number)
     elif intent.kind == "help":
         reply(ctx, session, msg, "help", ctx.templates.render("help"))
         msg.reason = "不是问题反映（无待评价案卷时的数字或求助），已回复使用说明"
@@ -270,6 +278,22 @@ def _survey(ctx, session, conv: Conversation, msg: InboundMessage, score: int) -
         reply(ctx, session, msg, "survey_thanks", ctx.templates.render("survey_thanks"), case.id)
         return
     reply(ctx, session, msg, "survey_rework", ctx.templates.render("survey_rework", number=case.number), case.id)
+
+
+# ---- a department's 签收 ----------------------------------------------------------------------
+
+def _accept(ctx, session, msg: InboundMessage, number: str) -> None:
+    """签收 + case number from a department's phone: accepted when it is that case's department."""
+    case = session.scalar(select(Case).where(Case.number == number))
+    why = department.accept(ctx, session, case, "sms", msg.sender, f"sms:{msg.sender}", "经短信签收") \
+        if msg.channel == "sms" else department.NOT_THEIRS["sms"]      # a hotline caller's number is typed
+    if why:
+        msg.reason = f"签收案卷 {number}：{why}"
+        reply(ctx, session, msg, "accept_refused",
+              ctx.templates.render("department_accept_refused", number=number, reason=why))
+        return
+    msg.case_id, msg.reason = case.id, f"部门短信签收案卷 {number}"
+    reply(ctx, session, msg, "accepted", department.confirmation(ctx, case, case.department.name), case.id)
 
 
 # ---- status query -----------------------------------------------------------------------------

@@ -252,3 +252,33 @@ def test_the_hotline_never_asks_back(client, auth, ctx, run_worker, new_id):
     run_worker()
     msg = client.get(f"/api/messages/{message_id}", headers=auth).get_json()
     assert msg["status"] == "triage" and "地点" in msg["reason"]
+
+
+def test_the_department_accepts_by_texting_back_and_no_one_else_can(sms_client, twilio_ctx, auth, say, phone,
+                                                                    run_worker):
+    say("交道口南大街20号垃圾桶坏了")
+    run_worker()
+    number = case_number(phone()[-1])
+    case = sms_client.get(f"/api/cases/{number}", headers=auth).get_json()
+    office = twilio_ctx.rules.department_or_office(case["department"]).phone
+    assert number in phone(office)[-1] and "新派遣" in phone(office)[-1]   # the notice reached its phone
+
+    say(f"签收 {number}")                                  # the citizen cannot accept their own case
+    run_worker()
+    assert "未能签收" in phone()[-1] and "不是该案卷承办部门的电话" in phone()[-1]
+    assert sms_client.get(f"/api/cases/{number}", headers=auth).get_json()["status"] == "dispatched"
+
+    sid = say(f"签收{number.replace('-', '')}", sender=office)
+    run_worker()
+    assert number in phone(office)[-1] and "已由" in phone(office)[-1] and "请于" in phone(office)[-1]
+    msg = message(twilio_ctx, sid)
+    assert (msg.kind, msg.status, msg.case_id is not None) == ("accept", "done", True)
+    case = sms_client.get(f"/api/cases/{number}", headers=auth).get_json()
+    assert case["status"] == "accepted"
+    with twilio_ctx.db.session() as s:
+        accepted = s.scalar(select(CaseEvent).where(CaseEvent.case_id == msg.case_id, CaseEvent.action == "accept"))
+        assert (accepted.actor, accepted.note) == (f"sms:{office}", "经短信签收")
+
+    say(f"签收{number}", sender=office)                    # a second text changes nothing, and says why
+    run_worker()
+    assert "未能签收" in phone(office)[-1] and "不能执行“签收”" in phone(office)[-1]
