@@ -1,11 +1,13 @@
 """岗位工作量: each staff member's month from the case log, with 准确派遣率 and 准确立案率."""
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import select
 
-from case_factory import TZ, act_at, at, new_case
+from case_factory import TZ, act_at, at, env, new_case
 from intake import service as intake_service
 from tickets import stats
+from tickets.policy import PolicyError, load
 from tickets.service import report_case
 from web.auth import create_user
 from web.workload import workload
@@ -22,7 +24,8 @@ def november(ctx):
 def a_month_of_work(ctx, tag: str) -> dict:
     """One call typed, two cases filed (one voided later), two dispatches of which the department
     sent one back, one verified and closed, one 督办: all in November 2026, by accounts of their own
-    ({"op": "t_<tag>_op", …})."""
+    ({"op": "t_<tag>_op", …}). One filing and one dispatch (after the 退回) take 20 minutes, over
+    the shipped 15-minute limits."""
     people = {key: f"t_{tag}_{key}" for key in ROLES}
     with ctx.db.session() as s:
         for key, username in people.items():
@@ -36,7 +39,7 @@ def a_month_of_work(ctx, tag: str) -> dict:
         act_at(ctx, s, case, "file", "supervisor", at(2026, 11, 23, 9, 5), actor=people["chief"])
         act_at(ctx, s, case, "dispatch", "dispatcher", at(2026, 11, 23, 9, 10), actor=people["disp"])
         act_at(ctx, s, case, "return", "department", at(2026, 11, 23, 9, 30), note="不属于本部门", actor="dept")
-        act_at(ctx, s, case, "dispatch", "dispatcher", at(2026, 11, 23, 9, 40), actor=people["disp"])
+        act_at(ctx, s, case, "dispatch", "dispatcher", at(2026, 11, 23, 9, 50), actor=people["disp"])  # 20 min: late
         act_at(ctx, s, case, "supervise", "supervisor", at(2026, 11, 23, 10, 0), note="今天办结", actor=people["chief"])
         act_at(ctx, s, case, "resolve", "department", at(2026, 11, 23, 11, 0), note="已清运", actor="dept")
         act_at(ctx, s, case, "verify", "verifier", at(2026, 11, 23, 11, 30), actor=people["ver"])
@@ -44,7 +47,7 @@ def a_month_of_work(ctx, tag: str) -> dict:
         other = report_case(s, new_case(ctx, phone="+8613900002222"), actor=people["op"], calendar=ctx.calendar, tz=TZ,
                             now=at(2026, 11, 24, 9, 0))
         s.flush()
-        act_at(ctx, s, other, "file", "supervisor", at(2026, 11, 24, 9, 5), actor=people["chief"])
+        act_at(ctx, s, other, "file", "supervisor", at(2026, 11, 24, 9, 20), actor=people["chief"])   # 20 min: late
         act_at(ctx, s, other, "void", "supervisor", at(2026, 12, 2, 9, 0), note="重复录入", actor=people["chief"])
         s.commit()
     return people
@@ -53,15 +56,16 @@ def a_month_of_work(ctx, tag: str) -> dict:
 def test_each_persons_month_comes_from_the_log(ctx):
     people = a_month_of_work(ctx, "wl1")
     with ctx.db.session() as s:
-        everyone = workload(s, *november(ctx))
+        everyone = workload(s, *november(ctx), env(ctx))
     rows = {key: r for r in everyone for key, name in people.items() if r["username"] == name}
     assert [r["role"] for r in rows.values()] == ["话务员", "派遣员", "核查员", "值班长"]   # by role
     assert rows["op"]["calls"] == 1
     disp = rows["disp"]
-    assert (disp["dispatched"], disp["returned"], disp["dispatch_accuracy"]) == (2, 1, 0.5)
+    assert (disp["dispatched"], disp["returned"], disp["dispatch_accuracy"], disp["dispatch_on_time"]) == (2, 1, 0.5, 0.5)
     chief = rows["chief"]
     # Two filed in November; one of them voided in December still counts against the filing.
     assert (chief["filed"], chief["filing_accuracy"], chief["supervised"], chief["voided"]) == (2, 0.5, 1, 0)
+    assert chief["filing_on_time"] == 0.5
     assert (rows["ver"]["verified"], rows["ver"]["closed"]) == (1, 1)
     assert "dept" not in {r["username"] for r in everyone}     # not an account
 
@@ -85,3 +89,30 @@ def test_the_api_gives_the_same_figures_and_refuses_departments(app, ctx, client
     assert client.get("/api/workload?from=2026-13", headers=auth).status_code == 400
     dept = signed_in(app, "t_sanit")
     assert dept.get("/api/workload").status_code == 403
+
+
+def test_urgent_cases_and_a_citys_own_limits_judge_timeliness(ctx, tmp_path):
+    """An urgent case filed 8 minutes after its report is late (5-minute urgent limit) where a
+    normal one would not be; a city that writes 30分钟 for filing makes the 20-minute filing on time."""
+    people = a_month_of_work(ctx, "wl4")
+    with ctx.db.session() as s:
+        urgent = report_case(s, new_case(ctx, phone="+8613900003333", urgent=True), actor=people["op"],
+                             calendar=ctx.calendar, tz=TZ, now=at(2026, 11, 25, 9, 0))
+        s.flush()
+        act_at(ctx, s, urgent, "file", "supervisor", at(2026, 11, 25, 9, 8), actor=people["chief"])
+        s.commit()
+    lifecycle = tmp_path / "lifecycle.yaml"
+    lifecycle.write_text("centre_limits:\n  file: 30分钟\n", encoding="utf-8")
+    city = load(lifecycle)
+    with ctx.db.session() as s:
+        shipped = {r["username"]: r for r in workload(s, *november(ctx), env(ctx))}
+        own = {r["username"]: r for r in workload(s, *november(ctx), env(ctx, file_within=city.file_within))}
+    assert shipped[people["chief"]]["filing_on_time"] == round(1 / 3, 4)     # 5 min on time; 20 and 8 (urgent) late
+    assert own[people["chief"]]["filing_on_time"] == round(2 / 3, 4)         # 20 min now on time; urgent still late
+
+
+def test_a_wrong_centre_limit_names_its_key(tmp_path):
+    lifecycle = tmp_path / "lifecycle.yaml"
+    lifecycle.write_text("centre_limits:\n  dispatch: 一刻钟\n", encoding="utf-8")
+    with pytest.raises(PolicyError, match="centre_limits.dispatch.*时限格式错误"):
+        load(lifecycle)

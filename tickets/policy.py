@@ -59,6 +59,12 @@ class Policy:
     duplicate_similarity: float = 0.3
     duplicate_neighbours: bool = True
     messages: dict = field(default_factory=lambda: dict(DEFAULT_MESSAGES))
+    # The centre's own steps, for 按时立案率 and 按时派遣率 (web/workload.py): 立案 counted from 上报,
+    # 派遣 from 立案 or the department's 退回.
+    file_within: Span = Span(0.25, False)
+    dispatch_within: Span = Span(0.25, False)
+    urgent_file_within: Span = Span(5 / 60, False)
+    urgent_dispatch_within: Span = Span(5 / 60, False)
 
     def remind_span(self, urgent_clock: bool) -> Span:
         return self.urgent_remind_every if urgent_clock else self.remind_every
@@ -97,6 +103,10 @@ def load(path: str | Path | None = None) -> Policy:
         if unknown:
             raise PolicyError(f"{path}: sla.notify 中未知的节点 {sorted(unknown)}（可用: {', '.join(DEFAULT_MESSAGES)}）")
         kw["notify"] = frozenset(k for k, v in notify.items() if v)
+    centre = data.get("centre_limits") or {}
+    for key in ("file", "dispatch", "urgent_file", "urgent_dispatch"):
+        if key in centre:
+            kw[f"{key}_within"] = Span.parse(centre[key], f"{path}: centre_limits.{key}")
     kw["department_heads"] = dict(data.get("department_heads") or {})
     if "window" in dup:
         kw["duplicate_window"] = _wall(Span.parse(dup["window"], f"{path}: duplicates.window"), f"{path}: duplicates.window")

@@ -15,20 +15,21 @@ from pathlib import Path
 import yaml
 
 HOURS_PER_WORKING_DAY = 8
-_LIMIT_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(工作时|工作日|小时|天)\s*$")
+_LIMIT_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(工作时|工作日|小时|天|分钟)\s*$")
 
 
 def parse_limit(text: str) -> tuple[float, bool]:
-    """'4工作时' → (4.0, True), '2工作日' → (16.0, True), '6小时' → (6.0, False), '1天' → (24.0, False).
+    """'4工作时' → (4.0, True), '2工作日' → (16.0, True), '6小时' → (6.0, False), '1天' → (24.0, False),
+    '15分钟' → (0.25, False) (the centre's own steps: data/lifecycle.yaml centre_limits).
 
     Hours, and whether they count in working time. (The same units as routing.rules.TimeLimit;
     tickets keep limits as text on the case, so a case can be re-clocked without the rules.)
     """
     m = _LIMIT_RE.match(str(text))
     if not m:
-        raise ValueError(f"时限格式错误 {text!r}（应为 N工作时、N工作日、N小时 或 N天）")
+        raise ValueError(f"时限格式错误 {text!r}（应为 N工作时、N工作日、N小时、N天 或 N分钟）")
     amount, unit = float(m.group(1)), m.group(2)
-    factor = {"工作时": 1, "工作日": HOURS_PER_WORKING_DAY, "小时": 1, "天": 24}[unit]
+    factor = {"工作时": 1, "工作日": HOURS_PER_WORKING_DAY, "小时": 1, "天": 24, "分钟": 1 / 60}[unit]
     return amount * factor, unit in ("工作时", "工作日")
 
 

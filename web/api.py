@@ -152,9 +152,10 @@ def _stats_rows():
 @require_token
 def get_workload():
     """Each staff member's figures for the period (岗位工作量, web/workload.py): ?from=&to= as /api/stats."""
-    with _ctx().db.session() as s:
+    ctx = _ctx()
+    with ctx.db.session() as s:
         start, end, first, last = _period(s, utcnow())
-        rows = workload.workload(s, start, end)
+        rows = workload.of_centre(ctx, s, start, end)
     return jsonify({"from": first, "to": last, "rows": [
         {k: r[k] for k in ("username", "name", "role", *(key for key, _label in workload.COLUMNS))} for r in rows]})
 

@@ -125,7 +125,7 @@ def evaluation():
     month, start, end = indicators.month_bounds(request.args.get("month"), ctx.config.timezone)
     with ctx.db.session() as s:
         rows = indicators.evaluation(s, start, end)
-        staff = workload.workload(s, start, end)
+        staff = workload.of_centre(ctx, s, start, end)
     return render_template("ui/evaluation.html", title="月度考评", rows=rows, month=month,
                            columns=indicators.EVALUATION, rates=indicators.RATES, staff=staff,
                            staff_columns=workload.COLUMNS, staff_rates=workload.RATES)
@@ -151,7 +151,7 @@ def _table(what: str, by: str, month: str) -> tuple[str, list[str], list[list]]:
             return (f"月度考评-{month}", ["部门"] + [label for _k, label in indicators.EVALUATION],
                     [[r["name"]] + _row(r, indicators.EVALUATION) for r in rows])
         if what == "workload":
-            rows = workload.workload(s, start, end)
+            rows = workload.of_centre(ctx, s, start, end)
             return (f"岗位工作量-{month}", ["用户名", "姓名", "岗位"] + [label for _k, label in workload.COLUMNS],
                     [[r["username"], r["name"], r["role"]] + _row(r, workload.COLUMNS, workload.RATES) for r in rows])
         if what == "cases":
