@@ -118,3 +118,21 @@ def test_a_press_from_elsewhere_or_of_another_kind_changes_nothing(ctx, client, 
     with ctx.db.session() as s:                          # kept for audit, with what was pressed
         msg = s.scalar(select(InboundMessage).where(InboundMessage.external_id == "20021"))
         assert (msg.status, msg.reason, msg.meta["data"]) == ("ignored", reason, data.format(id=case_id))
+
+
+def test_a_press_while_the_database_is_down_is_refused_for_telegram_to_send_again(ctx, client, bot_api):
+    """No 200 for a press we could not record: Telegram keeps the update and sends it again, and
+    the retry, once the database answers, accepts the case."""
+    from app import create_app
+    from store.redis_server import free_port
+    case_id, number = dispatched(ctx)
+    down = dataclasses.replace(ctx.config, database_url=f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}"
+                                                        "/gone?connect_timeout=2")
+    app = create_app(Context(down))
+    app.testing = True
+    r = post(app.test_client(), press(20031, f"accept:{case_id}"))
+    assert r.status_code == 503
+    assert case_state(ctx, case_id)[0] == "dispatched"
+    r = post(client, press(20031, f"accept:{case_id}"))            # Telegram's retry
+    assert (r.status_code, r.get_json()["text"]) == (200, f"已签收案卷{number}")
+    assert case_state(ctx, case_id)[0] == "accepted"
