@@ -14,6 +14,8 @@ from intake import processing
 from intake.context import Context
 from intake.models import InboundMessage
 from rules_copy import add_to_department, write_rules
+from test_intake_spool import TELEGRAM_SECRET as OUTAGE_SECRET
+from test_intake_spool import client_of, outage
 from test_telegram import SECRET, TOKEN, post
 from test_telegram import bot_api  # noqa: F401 (fixture: the loopback Bot API)
 from tickets.models import Case
@@ -123,14 +125,8 @@ def test_a_press_from_elsewhere_or_of_another_kind_changes_nothing(ctx, client, 
 def test_a_press_while_the_database_is_down_is_refused_for_telegram_to_send_again(ctx, client, bot_api):
     """No 200 for a press we could not record: Telegram keeps the update and sends it again, and
     the retry, once the database answers, accepts the case."""
-    from app import create_app
-    from store.redis_server import free_port
     case_id, number = dispatched(ctx)
-    down = dataclasses.replace(ctx.config, database_url=f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}"
-                                                        "/gone?connect_timeout=2")
-    app = create_app(Context(down))
-    app.testing = True
-    r = post(app.test_client(), press(20031, f"accept:{case_id}"))
+    r = post(client_of(outage(ctx)), press(20031, f"accept:{case_id}"), secret=OUTAGE_SECRET)
     assert r.status_code == 503
     assert case_state(ctx, case_id)[0] == "dispatched"
     r = post(client, press(20031, f"accept:{case_id}"))            # Telegram's retry

@@ -22,8 +22,9 @@ def parse_limit(text: str) -> tuple[float, bool]:
     """'4工作时' → (4.0, True), '2工作日' → (16.0, True), '6小时' → (6.0, False), '1天' → (24.0, False),
     '15分钟' → (0.25, False) (the centre's own steps: data/lifecycle.yaml centre_limits).
 
-    Hours, and whether they count in working time. (The same units as routing.rules.TimeLimit;
-    tickets keep limits as text on the case, so a case can be re-clocked without the rules.)
+    Hours, and whether they count in working time. (The units of routing.rules.TimeLimit, plus
+    minutes for the centre's steps and extensions; tickets keep limits as text on the case, so a
+    case can be re-clocked without the rules.)
     """
     m = _LIMIT_RE.match(str(text))
     if not m:
