@@ -138,10 +138,10 @@ def test_the_whole_loop_in_a_browser(browser, server, ctx, run_worker, tmp_path)
     citizen.wait_for_selector(f'.bubble.in[data-kind="result"]:has-text("{number}")')
     assert "已清运完毕" in citizen.text_content('.bubble.in[data-kind="result"]')
     shot(citizen, "6-citizen-result")
-    sent = citizen.locator(".bubble.out").count()
-    citizen.click('#quick button[data-text="1"]')
-    # Stored before the worker runs: wait for the new bubble (an older one may contain "1" too).
-    citizen.wait_for_function("n => document.querySelectorAll('.bubble.out').length > n", arg=sent)
+    # Stored and queued before the worker runs: the page shows a sent text at once, so wait for
+    # the server's answer to the send, not for a bubble.
+    with citizen.expect_response(lambda r: r.url.endswith("/phone/send")):
+        citizen.click('#quick button[data-text="1"]')
     run_worker()
     citizen.wait_for_selector('.bubble.in:has-text("感谢您的评价")')
     shot(citizen, "7-citizen-survey")
@@ -166,8 +166,9 @@ def test_a_citizen_reports_from_the_phone_and_gets_the_acknowledgement(browser, 
     page.set_default_timeout(30000)
     page.goto(f"{server}/phone")
     page.fill("#sms-text", "交道口南大街20号路灯不亮了")
-    page.click("#sms-send")
-    page.wait_for_selector('.bubble.out:has-text("路灯不亮")')
+    with page.expect_response(lambda r: r.url.endswith("/phone/send")):   # stored and queued
+        page.click("#sms-send")
+    page.wait_for_selector('.bubble.out:not(.pending):has-text("路灯不亮")')
     run_worker()
     page.wait_for_selector('.bubble.in[data-kind="ack"]')
     assert re.search(r"案卷号\d{8}-\d{6}", page.text_content('.bubble.in[data-kind="ack"]'))
