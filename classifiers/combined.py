@@ -72,7 +72,7 @@ class CombinedClassifier:
         # Label j → target index, when that is one to one (else None: _per_target sums them).
         self._bijection = ([self._index[t] for t in target]
                            if None not in target and len(set(target)) == len(target) else None)
-        self._label_by_target = np.argsort(self._bijection).tolist() if self._bijection else None
+        self._label_by_target = np.argsort(self._bijection) if self._bijection else None
         self._dept_of = {c.code: rules.department_for(c.code, None, None)[0] for c in rules.categories}
 
     @classmethod
@@ -134,9 +134,9 @@ class CombinedClassifier:
         if self._bijection is None:
             P, top3 = self._per_target(self.model.calibrated(vector)[None, :])
             return P[0], top3[0]
-        p, best = self.model.calibrated_list(vector)
+        p, best = self.model.calibrated_best(vector)
         to_target = self._bijection
-        return [p[j] for j in self._label_by_target], [(to_target[j], p[j]) for j in best]
+        return p[self._label_by_target], [(to_target[j], float(p[j])) for j in best]
 
     def _combine(self, kw: Classification, p: np.ndarray, top3: list, vector) -> Classification:
         return (self._by_category if self.kind == "category" else self._by_department)(kw, p, top3, vector)

@@ -296,6 +296,9 @@ class TextModel:
         self._cget_shifted = {g: i + offset for g, i in self.chars.vocabulary.items()}.get
         self._idf = np.concatenate((self.words.idf, self.chars.idf))
         self._idf_list = self._idf.tolist()
+        self._conf_coef = [float(x) for x in self.conf_coef]      # Python floats: scalar maths
+        self._intercept64 = self.intercept.astype(np.float64)
+        self._conf_label = [float(x) + self.conf_bias for x in self.conf_label]
 
     def vector(self, text: str, tokens: list[str] | None = None) -> Vector:
         """The tf-idf features of one prepared text (classifiers.textprep; its jieba words if the
@@ -381,37 +384,41 @@ class TextModel:
 
     def calibrated(self, v: Vector) -> np.ndarray:
         """Calibrated probabilities of a vector (in `labels` order)."""
-        return np.array(self.calibrated_list(v)[0])
+        return self.calibrated_best(v)[0]
 
-    def calibrated_list(self, v: Vector, k: int = 3) -> tuple[list[float], list[int]]:
-        """One message: its calibrated probabilities as a list (in `labels` order) and its k best
-        label indices, best first — what `calibrated_many` gives a row, in a handful of numpy
-        calls: between jieba's calls, each numpy call also slows the interpreter around it.
+    def calibrated_best(self, v: Vector, k: int = 3) -> tuple[np.ndarray, list[int]]:
+        """One message: its calibrated probabilities (in `labels` order) and its k best label
+        indices, best first: what `calibrated_many` gives a row. The confidence model's inputs
+        are a few Python floats, and the arrays are changed in place: a dozen small numpy calls,
+        none over the labels in Python (a list comprehension over 121 labels costs as much as
+        all of them).
 
         The softmax list, with the top-1 value set to the confidence model's P(top-1 right) and
         the others scaled into what is left (never above the top-1)."""
         if not len(v.cols):                # nothing we know (empty, emoji): label frequencies
-            p = self.priors.tolist()
-            return p, sorted(range(len(p)), key=lambda j: (-p[j], j))[:k]
-        s = v.vals @ self.weights[v.cols]
-        s += self.intercept
+            p = self.priors.copy()
+            return p, np.argsort(-p, kind="stable")[:k].tolist()
+        if self._idf is None:
+            self._lookups()
+        s = v.vals @ self.weights[v.cols] + self._intercept64    # float64 from here, as a batch
         k = min(k, len(s))
         best = np.argpartition(s, -k)[-k:].tolist() if len(s) > k else list(range(k))
-        scores = s.tolist()
-        best.sort(key=lambda j: (-scores[j], j))
-        top, first = best[0], scores[best[0]]
-        second = scores[best[1]] if k > 1 else first
-        c = self.conf_coef
-        z = (c[0] * first + c[1] * (first - second) + c[2] * second + c[3] * math.log1p(len(v.cols))
-             + self.conf_label[top] + self.conf_bias)
+        scores = [float(s[j]) for j in best]
+        order = sorted(range(k), key=lambda i: (-scores[i], best[i]))
+        best, scores = [best[i] for i in order], [scores[i] for i in order]
+        top, first = best[0], scores[0]
+        second = scores[1] if k > 1 else first
+        c0, c1, c2, c3 = self._conf_coef
+        z = (c0 * first + c1 * (first - second) + c2 * second + c3 * math.log1p(len(v.cols))
+             + self._conf_label[top])
         conf = 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
         s -= first
         s *= 1.0 / self.temperature
         e = np.exp(s, out=s)
         e[top] = 0.0                                           # as in calibrated_many
         rest = float(e.sum())
-        scale = (1.0 - conf) / rest if rest > 0 else 0.0
-        p = [x if x < conf else conf for x in (e * scale).tolist()]
+        e *= (1.0 - conf) / rest if rest > 0 else 0.0
+        p = np.minimum(e, conf, out=e)
         p[top] = conf
         return p, best
 
