@@ -15,11 +15,14 @@ the other updates answer 503 and Telegram sends them again.
     contact             → the citizen's own phone number, remembered for the chat
     /start, /help       → welcome, with buttons to share location and phone
     /status <案卷号>     → stored as "查询<案卷号>": the conversation answers, as it does on SMS
+    签收/办结/退回/延期   → a department's command (intake.department), in its group or chat: the words,
+                          /accept /done /return /extend, or a reply to our notice without the number;
+                          the conversation carries it out for the chat routing_rules.yaml names
     签收 button         → a department's chat accepts the new case under the notice (callback_query
                           "accept:<case id>"): only the chat routing_rules.yaml gives the case's
                           department, and only while the case waits to be accepted; the presser sees
                           the outcome (answerCallbackQuery in the webhook's answer), the chat a note
-    anything else       → stored as ignored (edited messages, other callbacks, group chats, stickers…)
+    anything else       → stored as ignored (edited messages, other callbacks, other group talk, stickers…)
 """
 from __future__ import annotations
 
@@ -114,7 +117,11 @@ def handle_update(ctx, data: dict) -> str:
                        f"不处理的更新类型：{kind}")
     sender = str(msg.chat.id)
     meta = _meta(update_id, msg)
-    if msg.chat.type != "private":
+    if msg.chat.type != "private":      # a group: only a department's command, the rest is its own talk
+        words = _department_words(msg)
+        if words:
+            meta["text_as_sent"] = msg.text or msg.caption
+            return _to_pipeline(ctx, update_id, sender, words, meta)
         return _record(ctx, update_id, sender, msg.text or "", meta, "ignored", f"只处理私聊（{msg.chat.type}）")
     phone = _remembered_phone(ctx, msg.chat.id)
     if phone:
@@ -202,7 +209,29 @@ def _command(ctx, update_id: int, sender: str, text: str, meta: dict, name: str,
     if name == "status":  # the conversation answers status queries for every channel: ask it in its words
         meta["text_as_sent"] = text
         return _to_pipeline(ctx, update_id, sender, f"查询{arg}", meta)
+    if name in department.COMMANDS:     # /done 20261122-000123 已修复: the department's words, as on SMS
+        meta["text_as_sent"] = text
+        return _to_pipeline(ctx, update_id, sender, department.command_text(name, arg), meta)
     return _record(ctx, update_id, sender, text, meta, "ignored", f"未知命令 /{name}", Reply("unsupported", UNSUPPORTED))
+
+
+def _department_words(msg) -> str:
+    """A group message that is a department's command, as the text the conversation reads ('' if
+    it is not one). A bot in a group sees only /commands and replies to its own messages (Telegram's
+    privacy mode), so a reply to our notice may leave out the case number: the notice has it."""
+    text = (msg.text or msg.caption or "").strip()
+    replied = msg.reply_to_message
+    replied = (replied.text or replied.caption or "") if replied else ""
+    command = COMMAND.match(text)
+    if command:
+        name, arg = command.group(1).lower(), (command.group(2) or "").strip()
+    else:
+        name = next((w for w in department.WORDS if text.startswith(w)), "")
+        arg = text[len(name):].strip()
+    if name not in department.COMMANDS and name not in department.WORDS:
+        return ""
+    words = department.command_text(name, arg, replied)
+    return words if department.parse(words) else ""
 
 
 def _press(ctx, update_id: int, press) -> str:
@@ -219,11 +248,13 @@ def _press(ctx, update_id: int, press) -> str:
 
     def accept(s):
         case = s.get(Case, int(wanted.group(1)))
-        why = department.accept(ctx, s, case, CHANNEL, chat, f"telegram:{user.username or user.id}",
-                                f"经 Telegram 签收（{who}）")
+        command = department.Command("accept", case.number if case is not None else "", "")
+        why = department.carry_out(ctx, s, case, command, CHANNEL, chat, f"telegram:{user.username or user.id}",
+                                   f"经 Telegram 签收（{who}）")
         if why:
             return "ignored", why, None
-        return "done", f"已签收案卷{case.number}", Reply("accepted", department.confirmation(ctx, case, who), case.id)
+        return "done", f"已签收案卷{case.number}", Reply("accepted", department.confirmation(ctx, case, command, who),
+                                                      case.id)
 
     return _record(ctx, update_id, chat or "unknown", "", meta, "ignored", "", also=accept)
 

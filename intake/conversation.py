@@ -3,7 +3,7 @@
 decide() reads the message and the explicit state we keep (intake.models.Conversation), never a
 guess from old text: STOP/退订/TD and START first, then flood control, then a survey answer (only
 while a survey we sent is open), a status query (查询 + case number, or 进度), a department's
-签收 + case number (from its own phone: intake.department), an answer to our
+签收/办结/退回/延期 + case number (from its own phone or chat: intake.department), an answer to our
 ask-back (only while a report is held for its place), and otherwise a new report. Each wait has
 an expiry; a held report whose wait expires goes to the operators' triage, never to a guessed cell.
 The replies here are queued to the outbox on the message's channel (hotline callers get SMS).
@@ -34,9 +34,8 @@ OPT_IN = frozenset({"START", "UNSTOP", "订阅", "恢复订阅"})
 HELP = frozenset({"HELP", "INFO", "帮助", "?"})
 SCORES = {1: "满意", 2: "基本满意", 3: "不满意"}
 _SURVEY = re.compile(r"([123])\s*(满意|基本满意|不满意)?|(满意|基本满意|不满意|非常满意)")
-_CASE_NUMBER = r"(\d{8})-?(\d{6})"
+_CASE_NUMBER = department.CASE_NUMBER
 _QUERY = re.compile(rf"(?:查询|查|进度|查进度|查询进度|进度查询)?\s*(?:案卷号?|案件号?|编号)?\s*:?\s*{_CASE_NUMBER}")
-_ACCEPT = re.compile(rf"签收\s*(?:案卷号?|案件号?)?\s*:?\s*{_CASE_NUMBER}")   # a department's phone (intake.department)
 _QUERY_BARE = re.compile(r"(?:查询|进度|查进度|查询进度|进度查询|查询案卷|进展)\s*\??")
 _TRAILING = " \t\r\n。.!！~～"
 FLOOD_WINDOW = timedelta(minutes=1)
@@ -48,9 +47,10 @@ _PHONE = re.compile(r"^\+?\d{5,20}$")
 
 @dataclass
 class Intent:
-    kind: str            # optout, optin, flood, too_long, empty, survey, query, accept, answer, help, report
+    kind: str            # optout, optin, flood, too_long, empty, survey, query, department, answer, help, report
     score: int | None = None
     number: str | None = None
+    command: department.Command | None = None
 
 
 def normalize(text: str) -> str:
@@ -115,9 +115,9 @@ def decide(ctx, session, conv: Conversation, msg: InboundMessage) -> Intent:
         return Intent("query", number=f"{m.group(1)}-{m.group(2)}")
     if _QUERY_BARE.fullmatch(key):
         return Intent("query")
-    m = _ACCEPT.fullmatch(key)
-    if m:
-        return Intent("accept", number=f"{m.group(1)}-{m.group(2)}")
+    command = department.parse(msg.text)
+    if command:
+        return Intent("department", number=command.number, command=command)
     if conv.held_message_id and _active(conv.ask_until, at):
         return Intent("answer")
     if score is not None or key in HELP:
@@ -171,8 +171,8 @@ def handle(ctx, session, conv: Conversation, msg: InboundMessage, intent: Intent
         _survey(ctx, session, conv, msg, intent.score)
     elif intent.kind == "query":
         _status(ctx, session, msg, intent.number)
-    elif intent.kind == "accept":
-        _accept(ctx, session, msg, intent.number)
+    elif intent.kind == "department":
+        _department(ctx, session, msg, intent.command)
     elif intent.kind == "help":
         reply(ctx, session, msg, "help", ctx.templates.render("help"))
         msg.reason = "不是问题反映（无待评价案卷时的数字或求助），已回复使用说明"
@@ -280,20 +280,30 @@ def _survey(ctx, session, conv: Conversation, msg: InboundMessage, score: int) -
     reply(ctx, session, msg, "survey_rework", ctx.templates.render("survey_rework", number=case.number), case.id)
 
 
-# ---- a department's 签收 ----------------------------------------------------------------------
+# ---- a department's 签收, 办结, 退回, 延期 ------------------------------------------------------------
 
-def _accept(ctx, session, msg: InboundMessage, number: str) -> None:
-    """签收 + case number from a department's phone: accepted when it is that case's department."""
-    case = session.scalar(select(Case).where(Case.number == number))
-    why = department.accept(ctx, session, case, "sms", msg.sender, f"sms:{msg.sender}", "经短信签收") \
-        if msg.channel == "sms" else department.NOT_THEIRS["sms"]      # a hotline caller's number is typed
+def _department(ctx, session, msg: InboundMessage, command: department.Command) -> None:
+    """A department's command from its own phone or chat: carried out when the case is its own."""
+    msg.kind = command.action           # accept, resolve, return, request_extension: the message log says which
+    case = session.scalar(select(Case).where(Case.number == command.number))
+    if msg.channel in ("sms", "telegram"):    # a hotline caller's number is typed, not proof of the phone
+        meta = msg.meta or {}
+        if msg.channel == "sms":
+            actor, via = f"sms:{msg.sender}", "经短信签收"
+        else:   # a group chat: the department is the chat, the actor the member who wrote
+            actor = f"telegram:{meta.get('username') or meta.get('user_id') or msg.sender}"
+            via = f"经 Telegram 签收（{meta.get('name') or actor}）"
+        why = department.carry_out(ctx, session, case, command, msg.channel, msg.sender, actor, via)
+    else:
+        why = department.NOT_THEIRS["sms"].format(action=command.label)
     if why:
-        msg.reason = f"签收案卷 {number}：{why}"
-        reply(ctx, session, msg, "accept_refused",
-              ctx.templates.render("department_accept_refused", number=number, reason=why))
+        msg.reason = f"{command.label}案卷 {command.number}：{why}"
+        reply(ctx, session, msg, department.REPLY_KINDS[command.action][1], department.refusal(ctx, command, why))
         return
-    msg.case_id, msg.reason = case.id, f"部门短信签收案卷 {number}"
-    reply(ctx, session, msg, "accepted", department.confirmation(ctx, case, case.department.name), case.id)
+    who = case.department.name if msg.channel == "sms" else str((msg.meta or {}).get("name") or case.department.name)
+    msg.case_id, msg.reason = case.id, f"部门{'短信' if msg.channel == 'sms' else ' Telegram '}{command.label}案卷 {command.number}"
+    reply(ctx, session, msg, department.REPLY_KINDS[command.action][0],
+          department.confirmation(ctx, case, command, who), case.id)
 
 
 # ---- status query -----------------------------------------------------------------------------

@@ -1,37 +1,110 @@
-"""A department's own answer to a 新派遣 notice: 签收 (accept) from the target the notice went to.
+"""A department's own answers to a notice, from the target the notice went to: 签收, 办结, 退回, 延期.
 
-The notice reaches a department by SMS to its phone and in its Telegram group (tickets.recipients);
-whoever holds that phone or is in that group acts for the department. So a case is accepted only
-from the phone or the group that routing_rules.yaml names for the case's own department (a street
-office: the 属地街道办事处 entry), and only while it waits to be accepted. Handling, 退回 and 延期
-need words and photos: they stay in the console and the API.
+The notices reach a department by SMS to its phone and in its Telegram group (tickets.recipients);
+whoever holds that phone or is in that group acts for the department. So a department's text acts
+on a case only from the phone or the group that routing_rules.yaml names for the case's own
+department (a street office: the 属地街道办事处 entry), and only where the case's state allows it
+(tickets.lifecycle). What a field worker can type on a phone:
+
+    签收 20261122-000123                      accept the case
+    办结 20261122-000123 井盖已更换            report it handled, with the result the citizen will read
+    退回 20261122-000123 不属于本单位职责      send it back to the command centre, with the reason
+    延期 20261122-000123 2工作日 等待配件      ask for more time (the centre approves it in the console)
+
+The case number may be written without its dash or after 案卷号; in Telegram the same words follow
+/accept, /done, /return or /extend, and a reply to our notice may leave the number out. Photos of the
+result stay in the console and the API, where they are uploaded.
 """
 from __future__ import annotations
 
+import re
+from typing import NamedTuple
+
 from tickets.deadline import make_env
 from tickets.lifecycle import IllegalTransition
-from tickets.service import act, message_fields
+from tickets.service import BadAction, act, message_fields
 
-NOT_THEIRS = {"sms": "本号码不是该案卷承办部门的电话，不能签收",
-              "telegram": "本会话不是该案卷承办部门的会话，不能签收"}
+WORDS = {"签收": "accept", "办结": "resolve", "退回": "return", "延期": "request_extension"}
+LABELS = {action: word for word, action in WORDS.items()}      # the department's own word, in replies
+COMMANDS = {"accept": "签收", "done": "办结", "return": "退回", "extend": "延期"}   # Telegram's /commands
+CASE_NUMBER = r"(\d{8})-?(\d{6})"
+_COMMAND = re.compile(rf"({'|'.join(WORDS)})\s*(?:案卷号?|案件号?)?\s*[:：]?\s*{CASE_NUMBER}(?:[\s,，:：;；]+(.*))?", re.S)
+_EXTRA = re.compile(r"(\d+(?:\.\d+)?\s*(?:工作时|工作日|小时|天|分钟))\s*(.*)", re.S)
+_TRAILING = " \t\r\n。.!！"
+# Full-width digits and dashes as typed on phones, one character for one: the note stays as written.
+_HALF_WIDTH = str.maketrans("０１２３４５６７８９－—", "0123456789--")
+NOT_THEIRS = {"sms": "本号码不是该案卷承办部门的电话，不能{action}",
+              "telegram": "本会话不是该案卷承办部门的会话，不能{action}"}
+REPLIED = {"accept": "department_accepted", "resolve": "department_resolved", "return": "department_returned",
+           "request_extension": "department_extension_requested"}    # the template of each confirmation
+REPLY_KINDS = {"accept": ("accepted", "accept_refused"), "resolve": ("resolved", "resolve_refused"),
+               "return": ("returned", "return_refused"), "request_extension": ("extension_asked", "extension_refused")}
+USAGE = {"resolve": "办结须写明处理结果，例如：办结 {number} 井盖已更换",
+         "return": "退回须写明理由，例如：退回 {number} 不属于本单位职责",
+         "request_extension": "延期须写明时长和理由，例如：延期 {number} 2工作日 等待配件"}
 
 
-def accept(ctx, session, case, channel: str, target: str, actor: str, note: str) -> str:
-    """Accept `case` for its department when `target` (a phone, a chat id) is the department's own
-    on `channel`. Returns '' when accepted, else why not (in Chinese, for the sender)."""
+class Command(NamedTuple):
+    action: str          # accept, resolve, return, request_extension
+    number: str          # 20261122-000123
+    note: str            # the result, the reason ('' for 签收)
+    extra: str = ""      # 延期: the time asked for, e.g. 2工作日
+
+    @property
+    def label(self) -> str:
+        return LABELS[self.action]
+
+
+def parse(text: str) -> Command | None:
+    """The department command in `text`, or None. The note keeps the department's punctuation."""
+    m = _COMMAND.fullmatch((text or "").translate(_HALF_WIDTH).strip().rstrip(_TRAILING))
+    if not m:
+        return None
+    action, number, rest = WORDS[m.group(1)], f"{m.group(2)}-{m.group(3)}", (m.group(4) or "").strip()
+    if action == "request_extension":
+        amount = _EXTRA.fullmatch(rest)
+        return Command(action, number, amount.group(2).strip() if amount else rest,
+                       amount.group(1).replace(" ", "") if amount else "")
+    return Command(action, number, rest)
+
+
+def command_text(name: str, arg: str, replied_to: str = "") -> str:
+    """A Telegram /command (or plain words) as the text `parse` reads: /done 20261122-000123 已修复 →
+    办结 20261122-000123 已修复. With no case number, the one in the notice it replies to is used."""
+    word = COMMANDS.get(name, name)
+    if not re.match(rf"(?:案卷号?|案件号?)?\s*[:：]?\s*{CASE_NUMBER}", arg):
+        number = re.search(CASE_NUMBER, replied_to or "")
+        if number:
+            arg = f"{number.group(1)}-{number.group(2)} {arg}"
+    return f"{word} {arg}".strip()
+
+
+def carry_out(ctx, session, case, command: Command, channel: str, target: str, actor: str, via: str) -> str:
+    """Carry out `command` on `case` for its department when `target` (a phone, a chat id) is the
+    department's own on `channel`. Returns '' when done, else why not (in Chinese, for the sender)."""
     entry = ctx.rules.department_or_office(case.department.name) if case is not None and case.department else None
     own = {"sms": entry.phone, "telegram": entry.telegram_chat} if entry is not None else {}
     if not own.get(channel) or str(own[channel]) != target:
-        return NOT_THEIRS[channel]
+        return NOT_THEIRS.get(channel, NOT_THEIRS["sms"]).format(action=command.label)
+    if command.action in USAGE and not (command.note and (command.extra or command.action != "request_extension")):
+        return USAGE[command.action].format(number=case.number)
+    # 签收 has no words of its own: its note says how it came. The others' note is the department's
+    # own words (the result goes to the citizen as written); the actor says the phone or the chat.
+    note = command.note if command.action != "accept" else via
     try:
-        act(session, case, "accept", actor=actor[:60], role="department", note=note, templates=ctx.templates,
-            tz=ctx.config.timezone, calendar=ctx.calendar, rules=ctx.rules)
-    except IllegalTransition as exc:
+        act(session, case, command.action, actor=actor[:60], role="department", note=note,
+            templates=ctx.templates, tz=ctx.config.timezone, calendar=ctx.calendar, rules=ctx.rules,
+            data={"extra": command.extra} if command.extra else None)
+    except (IllegalTransition, BadAction) as exc:
         return f"案卷{case.number}：{exc}"
     return ""
 
 
-def confirmation(ctx, case, who: str) -> str:
-    """What the department reads once its 签收 is recorded: the case and its due time."""
-    fields = message_fields(case, make_env(tz=ctx.config.timezone))
-    return ctx.templates.render("department_accepted", who=who, **fields)
+def confirmation(ctx, case, command: Command, who: str) -> str:
+    """What the department reads once its command is recorded: the case, and what happens next."""
+    fields = {**message_fields(case, make_env(tz=ctx.config.timezone)), "note": command.note, "extra": command.extra}
+    return ctx.templates.render(REPLIED[command.action], who=who, **fields)
+
+
+def refusal(ctx, command: Command, reason: str) -> str:
+    return ctx.templates.render("department_refused", number=command.number, action=command.label, reason=reason)

@@ -282,3 +282,32 @@ def test_the_department_accepts_by_texting_back_and_no_one_else_can(sms_client, 
     say(f"签收{number}", sender=office)                    # a second text changes nothing, and says why
     run_worker()
     assert "未能签收" in phone(office)[-1] and "不能执行“签收”" in phone(office)[-1]
+
+
+def test_the_department_texts_the_result_and_the_citizen_receives_it_after_the_check(sms_client, twilio_ctx, auth,
+                                                                                    say, phone, run_worker):
+    say("交道口南大街20号垃圾桶坏了")
+    run_worker()
+    number = case_number(phone()[-1])
+    office = twilio_ctx.rules.department_or_office(
+        sms_client.get(f"/api/cases/{number}", headers=auth).get_json()["department"]).phone
+
+    say(f"办结 {number}", sender=office)                    # no result: nothing the citizen could read
+    run_worker()
+    assert "未能办结" in phone(office)[-1] and "办结须写明处理结果" in phone(office)[-1]
+    say(f"办结 {number} 已修好", sender=CITIZEN)             # the citizen cannot close their own case
+    run_worker()
+    assert "不是该案卷承办部门的电话，不能办结" in phone()[-1]
+    assert sms_client.get(f"/api/cases/{number}", headers=auth).get_json()["status"] == "dispatched"
+
+    sid = say(f"办结 案卷号：{number} 已更换新垃圾桶，周边已清扫。", sender=office)
+    run_worker()
+    assert "反馈办结" in phone(office)[-1] and "已更换新垃圾桶" in phone(office)[-1]
+    msg = message(twilio_ctx, sid)
+    assert (msg.kind, msg.status) == ("resolve", "done")
+    case = sms_client.get(f"/api/cases/{number}", headers=auth).get_json()
+    assert case["status"] == "handled"
+    r = sms_client.post(f"/api/cases/{number}/actions", json={"action": "close", "note": "核查属实"}, headers=auth)
+    assert r.status_code == 200, r.get_json()
+    run_worker()
+    assert number in phone()[-1] and "已更换新垃圾桶，周边已清扫" in phone()[-1]

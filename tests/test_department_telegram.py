@@ -18,7 +18,9 @@ from test_intake_spool import TELEGRAM_SECRET as OUTAGE_SECRET
 from test_intake_spool import client_of, outage
 from test_telegram import SECRET, TOKEN, post
 from test_telegram import bot_api  # noqa: F401 (fixture: the loopback Bot API)
+from notify.models import OutboundMessage
 from tickets.models import Case
+from tickets.service import act
 
 GROUP = -1002223334440          # the department's group chat, as routing_rules.yaml names it
 OTHER_GROUP = -1009990001112    # some other group the bot is in
@@ -132,3 +134,83 @@ def test_a_press_while_the_database_is_down_is_refused_for_telegram_to_send_agai
     r = post(client, press(20031, f"accept:{case_id}"))            # Telegram's retry
     assert (r.status_code, r.get_json()["text"]) == (200, f"已签收案卷{number}")
     assert case_state(ctx, case_id)[0] == "accepted"
+
+
+BOT = {"id": 123456, "is_bot": True, "first_name": "网格通", "username": "gridline_bot"}
+
+
+def said(update_id: int, text: str, chat: int = GROUP, reply_to: dict | None = None) -> dict:
+    """A member's message in a group, as Telegram sends it; `reply_to`: our notice it answers."""
+    msg = {"message_id": update_id - 10000, "from": STAFF, "date": 1763790000, "text": text,
+           "chat": {"id": chat, "type": "supergroup", "title": "城管群"}}
+    if reply_to is not None:
+        msg["reply_to_message"] = {"message_id": 1000, "from": BOT, "date": 1763789000, "text": reply_to["text"],
+                                   "chat": msg["chat"]}
+    return {"update_id": update_id, "message": msg}
+
+
+def test_the_group_reports_the_result_by_replying_to_the_notice_and_the_citizen_reads_it(ctx, client, bot_api,
+                                                                                       run_worker):
+    case_id, number = dispatched(ctx)
+    (notice,) = bot_api.sent(GROUP)
+    # A bot in a group sees replies to its own messages: the reply needs no case number.
+    r = post(client, said(20041, "办结：已更换新井盖，现场已清理。", reply_to=notice))
+    assert (r.status_code, r.get_json()["outcome"]) == (200, "received")
+    run_worker()
+    status, events = case_state(ctx, case_id)
+    assert status == "handled"
+    assert events[-1] == ("resolve", "telegram:lihua_cg", "已更换新井盖，现场已清理")
+    confirmation = bot_api.sent(GROUP)[-1]["text"]
+    assert number in confirmation and "李华" in confirmation and "已更换新井盖" in confirmation
+
+    # The command centre verifies and closes: the citizen's result SMS carries the department's words.
+    with ctx.db.session() as s:
+        act(s, s.get(Case, case_id), "close", actor="核查员", role="verifier", note="核查属实",
+            templates=ctx.templates, tz=ctx.config.timezone, calendar=ctx.calendar, rules=ctx.rules)
+        s.commit()
+        result = s.scalar(select(OutboundMessage.text).where(OutboundMessage.case_id == case_id,
+                                                             OutboundMessage.kind == "result"))
+    assert number in result and "已更换新井盖，现场已清理" in result
+
+
+def test_a_slash_command_returns_or_asks_for_time_and_says_what_happens_next(ctx, client, bot_api, run_worker):
+    case_id, number = dispatched(ctx)
+    post(client, said(20051, f"/extend@gridline_bot {number} 2工作日 等待配件到货"))
+    run_worker()
+    with ctx.db.session() as s:
+        case = s.get(Case, case_id)
+        assert (case.status, case.extension_request["extra"], case.extension_request["note"]) == \
+            ("dispatched", "2工作日", "等待配件到货")
+    assert "2工作日" in bot_api.sent(GROUP)[-1]["text"] and "待指挥中心审批" in bot_api.sent(GROUP)[-1]["text"]
+
+    post(client, said(20052, f"/return {number.replace('-', '')} 该路段属交通局管养"))
+    run_worker()
+    status, events = case_state(ctx, case_id)
+    assert status == "returned" and events[-1] == ("return", "telegram:lihua_cg", "该路段属交通局管养")
+    assert "退回指挥中心" in bot_api.sent(GROUP)[-1]["text"]
+
+
+@pytest.mark.parametrize("text, chat, reason", [
+    ("办结 {number}", GROUP, "办结须写明处理结果"),                                    # no result to tell the citizen
+    ("延期 {number} 等配件", GROUP, "延期须写明时长和理由"),                           # no time asked for
+    ("办结 {number} 已处理", OTHER_GROUP, "本会话不是该案卷承办部门的会话，不能办结"),
+    ("/done 20991231-000001 已处理", GROUP, "本会话不是该案卷承办部门的会话，不能办结"),  # no such case
+])
+def test_a_command_without_its_words_or_from_elsewhere_changes_nothing_and_says_why(ctx, client, bot_api,
+                                                                                    run_worker, text, chat, reason):
+    case_id, number = dispatched(ctx)
+    post(client, said(20061, text.format(number=number), chat=chat))
+    run_worker()
+    assert case_state(ctx, case_id)[0] == "dispatched"
+    assert reason in bot_api.sent(chat)[-1]["text"] and "未能" in bot_api.sent(chat)[-1]["text"]
+    with ctx.db.session() as s:                          # kept, with the reason, in the message log
+        msg = s.scalar(select(InboundMessage).where(InboundMessage.external_id == "20061"))
+        assert msg.status == "done" and reason in msg.reason
+
+
+def test_the_group_s_own_talk_stays_out_of_the_pipeline(ctx, client, bot_api, run_worker):
+    case_id, _ = dispatched(ctx)
+    r = post(client, said(20071, "大家辛苦了，今天的井盖都办结了吗"))
+    assert r.get_json()["outcome"] == "ignored"
+    run_worker()
+    assert case_state(ctx, case_id)[0] == "dispatched" and len(bot_api.sent(GROUP)) == 1   # only the notice
