@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from store.db import Base, utcnow
@@ -12,8 +12,10 @@ from store.db import Base, utcnow
 
 class InboundMessage(Base):
     __tablename__ = "inbound_messages"
-    # A provider's retry of the same message id is the same message.
-    __table_args__ = (UniqueConstraint("channel", "external_id", name="uq_inbound_channel_external"),)
+    # A provider's retry of the same message id is the same message. A channel's messages in a time
+    # window are counted for the workload statistics (web/workload.py).
+    __table_args__ = (UniqueConstraint("channel", "external_id", name="uq_inbound_channel_external"),
+                      Index("ix_inbound_channel_received", "channel", "received_at"))
     id: Mapped[int] = mapped_column(primary_key=True)
     channel: Mapped[str] = mapped_column(String(20))
     external_id: Mapped[str] = mapped_column(String(100))
