@@ -28,7 +28,7 @@ WORDS = {"签收": "accept", "办结": "resolve", "退回": "return", "延期": 
 LABELS = {action: word for word, action in WORDS.items()}      # the department's own word, in replies
 COMMANDS = {"accept": "签收", "done": "办结", "return": "退回", "extend": "延期"}   # Telegram's /commands
 CASE_NUMBER = r"(\d{8})-?(\d{6})"
-_COMMAND = re.compile(rf"({'|'.join(WORDS)})\s*(?:案卷号?|案件号?)?\s*[:：]?\s*{CASE_NUMBER}(?:[\s,，:：;；]+(.*))?", re.S)
+_COMMAND = re.compile(rf"({'|'.join(WORDS)})\s*[:：]?\s*(?:案卷号?|案件号?)?\s*[:：]?\s*{CASE_NUMBER}(?:[\s,，:：;；]+(.*))?", re.S)
 _EXTRA = re.compile(r"(\d+(?:\.\d+)?\s*(?:工作时|工作日|小时|天|分钟))\s*(.*)", re.S)
 _TRAILING = " \t\r\n。.!！"
 # Full-width digits and dashes as typed on phones, one character for one: the note stays as written.
@@ -72,7 +72,7 @@ def command_text(name: str, arg: str, replied_to: str = "") -> str:
     """A Telegram /command (or plain words) as the text `parse` reads: /done 20261122-000123 已修复 →
     办结 20261122-000123 已修复. With no case number, the one in the notice it replies to is used."""
     word = COMMANDS.get(name, name)
-    if not re.match(rf"(?:案卷号?|案件号?)?\s*[:：]?\s*{CASE_NUMBER}", arg):
+    if not re.match(rf"[:：]?\s*(?:案卷号?|案件号?)?\s*[:：]?\s*{CASE_NUMBER}", arg):
         number = re.search(CASE_NUMBER, replied_to or "")
         if number:
             arg = f"{number.group(1)}-{number.group(2)} {arg}"

@@ -311,3 +311,16 @@ def test_the_department_texts_the_result_and_the_citizen_receives_it_after_the_c
     assert r.status_code == 200, r.get_json()
     run_worker()
     assert number in phone()[-1] and "已更换新垃圾桶，周边已清扫" in phone()[-1]
+
+
+@pytest.mark.parametrize("text, command", [
+    ("签收２０２６１１２２－０００１２３", ("accept", "20261122-000123", "", "")),      # typed on a phone keyboard
+    ("办结：案卷号20261122000123，井盖已更换。", ("resolve", "20261122-000123", "井盖已更换", "")),
+    ("延期 20261122-000123 1.5工作日 等配件到货", ("request_extension", "20261122-000123", "等配件到货", "1.5工作日")),
+    ("退回 20261122-000123", ("return", "20261122-000123", "", "")),                # refused later, with the usage
+    ("退回押金的事20261122-000123怎么说", None),                                      # a citizen's words, not a command
+    ("办结了吗？", None),
+])
+def test_what_a_department_types_is_read_as_its_command(text, command):
+    from intake.department import parse
+    assert (tuple(parse(text)) if parse(text) else None) == command
