@@ -121,6 +121,7 @@ def handle_update(ctx, data: dict) -> str:
         words = _department_words(msg)
         if words:
             meta["text_as_sent"] = msg.text or msg.caption
+            _photo(msg, meta)           # kept with the message: the result's photo, for the log
             return _to_pipeline(ctx, update_id, sender, words, meta)
         return _record(ctx, update_id, sender, msg.text or "", meta, "ignored", f"只处理私聊（{msg.chat.type}）")
     phone = _remembered_phone(ctx, msg.chat.id)
@@ -136,9 +137,7 @@ def handle_update(ctx, data: dict) -> str:
         meta.update(lat=msg.location.latitude, lon=msg.location.longitude)
         if msg.venue:
             meta["address"] = " ".join(x for x in (msg.venue.title, msg.venue.address) if x)[:200]
-    if msg.photo:
-        largest = max(msg.photo, key=lambda p: (p.width or 0) * (p.height or 0))
-        meta["photos"] = [f"telegram:{largest.file_id}"]
+    _photo(msg, meta)
     if not (text or msg.location or msg.photo):
         kind = next((k for k in ("sticker", "voice", "audio", "video", "video_note", "document", "animation",
                                  "poll", "dice") if getattr(msg, k, None)), "other")
@@ -148,6 +147,13 @@ def handle_update(ctx, data: dict) -> str:
     if len(text) > MAX_TEXT:  # kept whole; the conversation sends it to a person instead of guessing
         meta["too_long"] = len(text)
     return _to_pipeline(ctx, update_id, sender, text, meta)
+
+
+def _photo(msg, meta: dict) -> None:
+    """The largest size of a photo, as meta photos ["telegram:<file_id>"]."""
+    if msg.photo:
+        largest = max(msg.photo, key=lambda p: (p.width or 0) * (p.height or 0))
+        meta["photos"] = [f"telegram:{largest.file_id}"]
 
 
 def _to_pipeline(ctx, update_id: int, sender: str, text: str, meta: dict) -> str:

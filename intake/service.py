@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from intake import queue, spool
+from intake import department, queue, spool
 from intake.models import InboundMessage
 from store.db import DATABASE_DOWN, utcnow
 
@@ -88,8 +88,10 @@ def store_spooled(ctx, record: dict) -> None:
 
 
 def case_photos(session, case_id: int) -> list[dict]:
-    """The pictures citizens sent with the messages of a case (MMS media, Telegram photos)."""
-    rows = session.scalars(select(InboundMessage).where(InboundMessage.case_id == case_id)
+    """The pictures citizens sent with the messages of a case (MMS media, Telegram photos). A
+    department's own messages on the case (办结 with a photo in its group) are not a citizen's."""
+    rows = session.scalars(select(InboundMessage).where(InboundMessage.case_id == case_id,
+                                                        InboundMessage.kind.not_in(department.WORDS.values()))
                            .order_by(InboundMessage.id)).all()
     photos = []
     for msg in rows:

@@ -21,6 +21,7 @@ from test_telegram import bot_api  # noqa: F401 (fixture: the loopback Bot API)
 from notify.models import OutboundMessage
 from tickets.models import Case
 from tickets.service import act
+from web_support import make_staff, signed_in
 
 GROUP = -1002223334440          # the department's group chat, as routing_rules.yaml names it
 OTHER_GROUP = -1009990001112    # some other group the bot is in
@@ -214,3 +215,25 @@ def test_the_group_s_own_talk_stays_out_of_the_pipeline(ctx, client, bot_api, ru
     assert r.get_json()["outcome"] == "ignored"
     run_worker()
     assert case_state(ctx, case_id)[0] == "dispatched" and len(bot_api.sent(GROUP)) == 1   # only the notice
+
+
+def test_a_photo_captioned_with_the_result_closes_the_loop_and_is_not_taken_for_the_citizen_s(ctx, client, app, bot_api,
+                                                                                             run_worker):
+    from intake.service import case_photos
+    case_id, number = dispatched(ctx)
+    update = said(20081, "", reply_to=bot_api.sent(GROUP)[0])
+    msg = update["message"]
+    del msg["text"]
+    msg.update(caption="办结 已清运完毕", photo=[{"file_id": "AgAD-after", "file_unique_id": "u1", "width": 1280,
+                                                "height": 960}])
+    assert post(client, update).get_json()["outcome"] == "received"
+    run_worker()
+    status, events = case_state(ctx, case_id)
+    assert status == "handled" and events[-1][2] == "已清运完毕"
+    with ctx.db.session() as s:
+        assert case_photos(s, case_id) == []             # not a photo the citizen sent
+        kept = s.scalar(select(InboundMessage).where(InboundMessage.external_id == "20081"))
+        assert (kept.kind, kept.case_id, kept.meta["photos"]) == ("resolve", case_id, ["telegram:AgAD-after"])
+    make_staff(ctx)                                      # the console's test accounts, as web_support makes them
+    page = signed_in(app, "t_ver").get(f"/cases/{number}").get_data(as_text=True)
+    assert "（部门回复，附照片 telegram:AgAD-after）" in page and "市民发来的照片" not in page

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from intake import queue
+from intake.department import WORDS as DEPARTMENT_WORDS
 from intake.models import InboundMessage
 from tickets import lifecycle
 from tickets.lifecycle import IllegalTransition
@@ -33,6 +34,7 @@ except ImportError:  # pragma: no cover - older lifecycle without input checks
 bp = Blueprint("cases", __name__)
 STAFF = ("operator", "dispatcher", "department", "verifier", "supervisor", "admin")
 MAX_PHOTOS = 6
+DEPARTMENT_KINDS = frozenset(DEPARTMENT_WORDS.values())   # messages the department sent (签收, 办结 …)
 MAX_PHOTO_BYTES = 8 * 1024 * 1024
 # Recognised by their first bytes, not by the name or type the browser claims.
 IMAGE_MAGIC = [(b"\xff\xd8\xff", "jpg", "image/jpeg"), (b"\x89PNG\r\n\x1a\n", "png", "image/png"),
@@ -96,7 +98,7 @@ def show(number: str):
         working = getattr(case, "working_clock", "工作" in case.time_limit)
         return render_template(
             "ui/case.html", title=f"案卷 {case.number}", case=case, messages=messages, photos=photos,
-            citizen_photos=citizen_photos,
+            citizen_photos=citizen_photos, department_kinds=DEPARTMENT_KINDS,
             actions=allowed(case), departments=departments, event_details=event_details,
             actor_label=actor_label, extensions=EXTENSIONS_WORKING if working else EXTENSIONS_CLOCK,
             joined=lifecycle.joined_reporters(case), note_required=set(NOTE_REQUIRED))
