@@ -146,6 +146,9 @@ def handle_update(ctx, data: dict) -> str:
                        Reply("unsupported", UNSUPPORTED))
     if len(text) > MAX_TEXT:  # kept whole; the conversation sends it to a person instead of guessing
         meta["too_long"] = len(text)
+    words = _department_words(msg)      # a department whose chat is a private one, replying to a notice
+    if words and words != text:
+        meta["text_as_sent"], text = text, words
     return _to_pipeline(ctx, update_id, sender, text, meta)
 
 

@@ -237,3 +237,17 @@ def test_a_photo_captioned_with_the_result_closes_the_loop_and_is_not_taken_for_
     make_staff(ctx)                                      # the console's test accounts, as web_support makes them
     page = signed_in(app, "t_ver").get(f"/cases/{number}").get_data(as_text=True)
     assert "（部门回复，附照片 telegram:AgAD-after）" in page and "市民发来的照片" not in page
+
+
+def test_a_department_whose_chat_is_private_replies_to_the_notice_without_the_number(ctx, client, bot_api, run_worker):
+    """Some departments name one person's chat, not a group: a reply there is the same command."""
+    case_id, number = dispatched(ctx)
+    update = said(20091, "退回 不在本单位辖区", reply_to=bot_api.sent(GROUP)[0])
+    update["message"]["chat"] = {"id": GROUP, "type": "private", "first_name": "李华"}
+    assert post(client, update).get_json()["outcome"] == "received"
+    run_worker()
+    status, events = case_state(ctx, case_id)
+    assert status == "returned" and events[-1] == ("return", "telegram:lihua_cg", "不在本单位辖区")
+    with ctx.db.session() as s:
+        kept = s.scalar(select(InboundMessage).where(InboundMessage.external_id == "20091"))
+        assert (kept.text, kept.meta["text_as_sent"]) == (f"退回 {number} 不在本单位辖区", "退回 不在本单位辖区")
