@@ -258,8 +258,8 @@ def _press(ctx, update_id: int, press) -> str:
     def accept(s):
         case = s.get(Case, int(wanted.group(1)))
         command = department.Command("accept", case.number if case is not None else "", "")
-        why = department.carry_out(ctx, s, case, command, CHANNEL, chat, f"telegram:{user.username or user.id}",
-                                   f"经 Telegram 签收（{who}）")
+        actor, via, _ = department.signed(CHANNEL, chat, meta)
+        why = department.carry_out(ctx, s, case, command, CHANNEL, chat, actor, via)
         if why:
             return "ignored", why, None
         return "done", f"已签收案卷{case.number}", Reply("accepted", department.confirmation(ctx, case, command, who),

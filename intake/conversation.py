@@ -286,13 +286,9 @@ def _department(ctx, session, msg: InboundMessage, command: department.Command) 
     """A department's command from its own phone or chat: carried out when the case is its own."""
     msg.kind = command.action           # accept, resolve, return, request_extension: the message log says which
     case = session.scalar(select(Case).where(Case.number == command.number))
+    name = ""
     if msg.channel in ("sms", "telegram"):    # a hotline caller's number is typed, not proof of the phone
-        meta = msg.meta or {}
-        if msg.channel == "sms":
-            actor, via = f"sms:{msg.sender}", "经短信签收"
-        else:   # a group chat: the department is the chat, the actor the member who wrote
-            actor = f"telegram:{meta.get('username') or meta.get('user_id') or msg.sender}"
-            via = f"经 Telegram 签收（{meta.get('name') or actor}）"
+        actor, via, name = department.signed(msg.channel, msg.sender, msg.meta or {})
         why = department.carry_out(ctx, session, case, command, msg.channel, msg.sender, actor, via)
     else:
         why = department.NOT_THEIRS["sms"].format(action=command.label)
@@ -300,7 +296,7 @@ def _department(ctx, session, msg: InboundMessage, command: department.Command) 
         msg.reason = f"{command.label}案卷 {command.number}：{why}"
         reply(ctx, session, msg, department.REPLY_KINDS[command.action][1], department.refusal(ctx, command, why))
         return
-    who = case.department.name if msg.channel == "sms" else str((msg.meta or {}).get("name") or case.department.name)
+    who = name or case.department.name
     msg.case_id, msg.reason = case.id, f"部门{'短信' if msg.channel == 'sms' else ' Telegram '}{command.label}案卷 {command.number}"
     reply(ctx, session, msg, department.REPLY_KINDS[command.action][0],
           department.confirmation(ctx, case, command, who), case.id)

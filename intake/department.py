@@ -12,8 +12,9 @@ department (a street office: the 属地街道办事处 entry), and only where th
     延期 20261122-000123 2工作日 等待配件      ask for more time (the centre approves it in the console)
 
 The case number may be written without its dash or after 案卷号; in Telegram the same words follow
-/accept, /done, /return or /extend, and a reply to our notice may leave the number out. Photos of the
-result stay in the console and the API, where they are uploaded.
+/accept, /done, /return or /extend, and a reply to our notice may leave the number out. A photo sent
+with the words stays with the message (the case page lists it as the department's reply); the photos
+a case keeps as files are uploaded in the console and the API.
 """
 from __future__ import annotations
 
@@ -86,7 +87,8 @@ def carry_out(ctx, session, case, command: Command, channel: str, target: str, a
     own = {"sms": entry.phone, "telegram": entry.telegram_chat} if entry is not None else {}
     if not own.get(channel) or str(own[channel]) != target:
         return NOT_THEIRS.get(channel, NOT_THEIRS["sms"]).format(action=command.label)
-    if command.action in USAGE and not (command.note and (command.extra or command.action != "request_extension")):
+    missing = not command.note or (command.action == "request_extension" and not command.extra)
+    if command.action in USAGE and missing:
         return USAGE[command.action].format(number=case.number)
     # 签收 has no words of its own: its note says how it came. The others' note is the department's
     # own words (the result goes to the citizen as written); the actor says the phone or the chat.
@@ -98,6 +100,17 @@ def carry_out(ctx, session, case, command: Command, channel: str, target: str, a
     except (IllegalTransition, BadAction) as exc:
         return f"案卷{case.number}：{exc}"
     return ""
+
+
+def signed(channel: str, sender: str, meta: dict) -> tuple[str, str, str]:
+    """Who acted, as the event records it: (actor, the 签收 note, the name the confirmation shows;
+    '' for a phone, which the department holds as a whole). In a group the department is the chat
+    and the actor the member who wrote or pressed (meta: user_id, username, name)."""
+    if channel != "telegram":
+        return f"sms:{sender}", "经短信签收", ""
+    actor = f"telegram:{meta.get('username') or meta.get('user_id') or sender}"
+    name = str(meta.get("name") or actor)[:40]
+    return actor, f"经 Telegram 签收（{name}）", name
 
 
 def confirmation(ctx, case, command: Command, who: str) -> str:
