@@ -47,7 +47,7 @@ _PHONE = re.compile(r"^\+?\d{5,20}$")
 
 @dataclass
 class Intent:
-    kind: str            # optout, optin, flood, too_long, empty, survey, query, department, answer, help, report
+    kind: str            # optout, optin, flood, too_long, empty, survey, query, department(_help), answer, help, report
     score: int | None = None
     number: str | None = None
     command: department.Command | None = None
@@ -118,6 +118,9 @@ def decide(ctx, session, conv: Conversation, msg: InboundMessage) -> Intent:
     command = department.parse(msg.text)
     if command:
         return Intent("department", number=command.number, command=command)
+    if (department.looks_like_command(msg.text) or key in HELP) and \
+            department.is_department_target(ctx.rules, msg.channel, msg.sender):
+        return Intent("department_help")  # a department's words without the case number: not a report
     if conv.held_message_id and _active(conv.ask_until, at):
         return Intent("answer")
     if score is not None or key in HELP:
@@ -173,6 +176,9 @@ def handle(ctx, session, conv: Conversation, msg: InboundMessage, intent: Intent
         _status(ctx, session, msg, intent.number)
     elif intent.kind == "department":
         _department(ctx, session, msg, intent.command)
+    elif intent.kind == "department_help":
+        reply(ctx, session, msg, "department_help", ctx.templates.render("department_help"))
+        msg.reason = "部门电话或会话的指令没有案卷号（或求助），已回复部门指令用法"
     elif intent.kind == "help":
         reply(ctx, session, msg, "help", ctx.templates.render("help"))
         msg.reason = "不是问题反映（无待评价案卷时的数字或求助），已回复使用说明"

@@ -45,6 +45,17 @@ USAGE = {"resolve": "办结须写明处理结果，例如：办结 {number} 井�
          "request_extension": "延期须写明时长和理由，例如：延期 {number} 2工作日 等待配件"}
 
 
+def looks_like_command(text: str) -> bool:
+    """Whether `text` starts with a command's word (a department that forgot the case number)."""
+    return (text or "").lstrip().startswith(tuple(WORDS))
+
+
+def is_department_target(rules, channel: str, sender: str) -> bool:
+    """Whether `sender` is the phone or the chat routing_rules.yaml gives some department on `channel`."""
+    field = {"sms": "phone", "telegram": "telegram_chat"}.get(channel)
+    return field is not None and any(str(getattr(d, field) or "") == sender for d in rules.departments.values())
+
+
 class Command(NamedTuple):
     action: str          # accept, resolve, return, request_extension
     number: str          # 20261122-000123

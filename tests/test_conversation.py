@@ -300,6 +300,11 @@ def test_the_department_texts_the_result_and_the_citizen_receives_it_after_the_c
     assert "不是该案卷承办部门的电话，不能办结" in phone()[-1]
     assert sms_client.get(f"/api/cases/{number}", headers=auth).get_json()["status"] == "dispatched"
 
+    forgot = say("办结 已更换新垃圾桶", sender=office)        # no case number: the usage, not a new report
+    run_worker()
+    assert "部门指令须写明案卷号" in phone(office)[-1]
+    assert (message(twilio_ctx, forgot).kind, message(twilio_ctx, forgot).case_id) == ("department_help", None)
+
     sid = say(f"办结 案卷号：{number} 已更换新垃圾桶，周边已清扫。", sender=office)
     run_worker()
     assert "反馈办结" in phone(office)[-1] and "已更换新垃圾桶" in phone(office)[-1]
