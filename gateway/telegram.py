@@ -146,8 +146,8 @@ def handle_update(ctx, data: dict) -> str:
                        Reply("unsupported", UNSUPPORTED))
     if len(text) > MAX_TEXT:  # kept whole; the conversation sends it to a person instead of guessing
         meta["too_long"] = len(text)
-    words = _department_words(msg)      # a department whose chat is a private one, replying to a notice
-    if words and words != text:
+    words = "" if department.parse(text) else _department_words(msg)   # a private department chat's
+    if words:                                                            # reply to a notice, no number
         meta["text_as_sent"], text = text, words
     return _to_pipeline(ctx, update_id, sender, text, meta)
 

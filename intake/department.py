@@ -27,6 +27,7 @@ from tickets.service import BadAction, act, message_fields
 
 WORDS = {"签收": "accept", "办结": "resolve", "退回": "return", "延期": "request_extension"}
 LABELS = {action: word for word, action in WORDS.items()}      # the department's own word, in replies
+KINDS = frozenset(WORDS.values())   # InboundMessage.kind of a department's command (the message log)
 COMMANDS = {"accept": "签收", "done": "办结", "return": "退回", "extend": "延期"}   # Telegram's /commands
 CASE_NUMBER = r"(\d{8})-?(\d{6})"
 _COMMAND = re.compile(rf"({'|'.join(WORDS)})\s*[:：]?\s*(?:案卷号?|案件号?)?\s*[:：]?\s*{CASE_NUMBER}(?:[\s,，:：;；]+(.*))?", re.S)

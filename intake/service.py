@@ -91,7 +91,7 @@ def case_photos(session, case_id: int) -> list[dict]:
     """The pictures citizens sent with the messages of a case (MMS media, Telegram photos). A
     department's own messages on the case (办结 with a photo in its group) are not a citizen's."""
     rows = session.scalars(select(InboundMessage).where(InboundMessage.case_id == case_id,
-                                                        InboundMessage.kind.not_in(department.WORDS.values()))
+                                                        InboundMessage.kind.not_in(department.KINDS))
                            .order_by(InboundMessage.id)).all()
     photos = []
     for msg in rows:

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from intake import queue
-from intake.department import WORDS as DEPARTMENT_WORDS
+from intake.department import KINDS as DEPARTMENT_KINDS
 from intake.models import InboundMessage
 from tickets import lifecycle
 from tickets.lifecycle import IllegalTransition
@@ -34,7 +34,6 @@ except ImportError:  # pragma: no cover - older lifecycle without input checks
 bp = Blueprint("cases", __name__)
 STAFF = ("operator", "dispatcher", "department", "verifier", "supervisor", "admin")
 MAX_PHOTOS = 6
-DEPARTMENT_KINDS = frozenset(DEPARTMENT_WORDS.values())   # messages the department sent (签收, 办结 …)
 MAX_PHOTO_BYTES = 8 * 1024 * 1024
 # Recognised by their first bytes, not by the name or type the browser claims.
 IMAGE_MAGIC = [(b"\xff\xd8\xff", "jpg", "image/jpeg"), (b"\x89PNG\r\n\x1a\n", "png", "image/png"),
