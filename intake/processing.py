@@ -18,7 +18,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from classifiers.places import Place
 from classifiers.textprep import prepare
-from intake import context, conversation, queue, service, spool
+from intake import context, conversation, media, queue, service, spool
 from intake.models import Conversation, InboundMessage
 from notify import outbox
 from notify.models import OutboundMessage
@@ -322,7 +322,9 @@ def process_messages(ids: list[int]) -> int:
                 _process(ctx, s, msg)
                 msg.processed_at = msg.processed_at or utcnow()
                 done += 1
+            with_photos = [m.id for m in msgs if media.telegram_refs(m.meta)]
             s.commit()
+        media.enqueue(ctx, with_photos)
         return done
     except Exception:
         if len(ids) == 1:

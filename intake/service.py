@@ -97,7 +97,7 @@ def case_photos(session, case_id: int) -> list[dict]:
     for msg in rows:
         meta = msg.meta or {}
         types = {m.get("url"): m.get("content_type", "") for m in meta.get("media") or [] if isinstance(m, dict)}
-        for ref in meta.get("photos") or []:
+        for n, ref in enumerate(meta.get("photos") or []):
             photos.append({"url": ref, "content_type": types.get(ref, ""), "message_id": msg.id,
-                           "channel": msg.channel})
+                           "index": n, "channel": msg.channel})
     return photos

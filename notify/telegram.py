@@ -33,6 +33,19 @@ def bot_base_url(base_url: str | None) -> str:
     return url if url.endswith("/bot") else url + "/bot"
 
 
+def file_base_url(base_url: str | None) -> str:
+    """Where the same server keeps the files a bot may download: <root>/file/bot<token>/<path>."""
+    return bot_base_url(base_url).removesuffix("/bot") + "/file/bot"
+
+
+class FetchError(Exception):
+    """A file the Bot API would not give us; `transient` when trying again later may work."""
+
+    def __init__(self, message: str, transient: bool):
+        super().__init__(message)
+        self.transient = transient
+
+
 def reply_markup(kind: str, case_id: int | None = None):
     """The keyboard a message of this kind carries: the survey's three answers, a department's
     签收 button under a new case (a group chat has no reply keyboard of its own), or none."""
@@ -75,7 +88,7 @@ class TelegramBackend:
             from telegram import Bot
             self._loop = asyncio.new_event_loop()
             threading.Thread(target=self._loop.run_forever, name="telegram-bot-loop", daemon=True).start()
-            bot = Bot(self.token, base_url=self.base_url)
+            bot = Bot(self.token, base_url=self.base_url, base_file_url=file_base_url(self.base_url))
             try:
                 self._run(bot.initialize())  # getMe: checks the token once per process
             except Exception:
@@ -108,6 +121,29 @@ class TelegramBackend:
         except error.TelegramError as exc:
             raise SendError(f"Telegram 错误：{exc.message}", transient=False) from exc
         return f"{chat_id}:{sent.message_id}", "sent"
+
+    def download(self, file_id: str, max_bytes: int) -> bytes:
+        """The bytes of a file a chat sent (getFile, then the file URL it names). Telegram keeps a
+        file id valid for the bot, so a failed download can be tried again later."""
+        from telegram import error
+
+        async def fetch() -> bytes:
+            file = await bot.get_file(file_id)
+            if file.file_size and file.file_size > max_bytes:
+                raise FetchError(f"文件过大（{file.file_size // 1024} KB）", transient=False)
+            return bytes(await file.download_as_bytearray())
+        try:
+            bot = self._ensure_bot()
+            data = self._run(fetch())
+        except FetchError:
+            raise
+        except error.BadRequest as exc:           # wrong or expired file id: asking again cannot help
+            raise FetchError(f"Telegram 拒绝：{exc.message}", transient=False) from exc
+        except (error.TelegramError, OSError, TimeoutError) as exc:
+            raise FetchError(f"Telegram 暂时无法取回文件：{exc}", transient=True) from exc
+        if len(data) > max_bytes:
+            raise FetchError(f"文件过大（{len(data) // 1024} KB）", transient=False)
+        return data
 
     def close(self) -> None:
         with self._lock:

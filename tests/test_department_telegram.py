@@ -21,7 +21,7 @@ from test_telegram import bot_api  # noqa: F401 (fixture: the loopback Bot API)
 from notify.models import OutboundMessage
 from tickets.models import Case
 from tickets.service import act
-from web_support import make_staff, signed_in
+from web_support import make_staff, png, signed_in
 
 GROUP = -1002223334440          # the department's group chat, as routing_rules.yaml names it
 OTHER_GROUP = -1009990001112    # some other group the bot is in
@@ -235,8 +235,14 @@ def test_a_photo_captioned_with_the_result_closes_the_loop_and_is_not_taken_for_
         kept = s.scalar(select(InboundMessage).where(InboundMessage.external_id == "20081"))
         assert (kept.kind, kept.case_id, kept.meta["photos"]) == ("resolve", case_id, ["telegram:AgAD-after"])
     make_staff(ctx)                                      # the console's test accounts, as web_support makes them
-    page = signed_in(app, "t_ver").get(f"/cases/{number}").get_data(as_text=True)
-    assert "（部门回复，附照片 telegram:AgAD-after）" in page and "市民发来的照片" not in page
+    staff = signed_in(app, "t_ver")
+    page = staff.get(f"/cases/{number}").get_data(as_text=True)
+    src = f"/cases/{number}/messages/{kept.id}/photos/0"
+    assert f'（部门回复）</span> <a href="{src}"><img class="thumb" src="{src}"' in page
+    assert "市民发来的照片" not in page and "AgAD-after" not in page
+    bot_api.files["AgAD-after"] = png()                  # the worker's fetch found nothing; now the page's does
+    r = staff.get(src)
+    assert (r.status_code, r.mimetype, r.data) == (200, "image/png", png())
 
 
 def test_a_department_whose_chat_is_private_replies_to_the_notice_without_the_number(ctx, client, bot_api, run_worker):

@@ -31,10 +31,12 @@ DATE = 1763790000
 
 
 class FakeBotAPI:
-    """Answers getMe and sendMessage like api.telegram.org; records every call."""
+    """Answers getMe, sendMessage and getFile like api.telegram.org, and serves the files getFile
+    names (`files`: file id → bytes); records every call."""
 
     def __init__(self):
         self.calls: list[tuple[str, dict]] = []
+        self.files: dict[str, bytes] = {}
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -53,6 +55,15 @@ class FakeBotAPI:
                 # Headers and body in one write: split writes stall ~40 ms on Nagle + delayed ACK.
                 self.wfile.write(f"HTTP/1.1 {status} X\r\nContent-Type: application/json\r\n"
                                  f"Content-Length: {len(payload)}\r\n\r\n".encode() + payload)
+
+            def do_GET(self):                # <root>/file/bot<token>/<file_path>
+                token, _, path = self.path.removeprefix("/file/bot").partition("/")
+                fake.calls.append(("GET", {"path": path}))
+                data = fake.files.get(path.removeprefix("photos/")) if urllib.parse.unquote(token) == TOKEN else None
+                status = 200 if data is not None else 404
+                data = data if data is not None else b"Not Found"
+                self.wfile.write(f"HTTP/1.1 {status} X\r\nContent-Type: application/octet-stream\r\n"
+                                 f"Content-Length: {len(data)}\r\n\r\n".encode() + data)
 
             def log_message(self, *args):
                 pass
@@ -74,6 +85,12 @@ class FakeBotAPI:
             n = sum(1 for m, _ in self.calls if m == "sendMessage")
             return 200, {"ok": True, "result": {"message_id": 1000 + n, "date": DATE,
                                                 "chat": {"id": chat_id, "type": "private"}, "text": params["text"]}}
+        if method == "getFile":
+            data = self.files.get(params["file_id"])
+            if data is None:
+                return 400, {"ok": False, "error_code": 400, "description": "Bad Request: invalid file_id"}
+            return 200, {"ok": True, "result": {"file_id": params["file_id"], "file_unique_id": params["file_id"][-8:],
+                                                "file_size": len(data), "file_path": f"photos/{params['file_id']}"}}
         return 404, {"ok": False, "error_code": 404, "description": "Not Found"}
 
     def sent(self, chat_id=CHAT) -> list[dict]:

@@ -14,8 +14,9 @@ from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from intake import queue
+from intake import media, queue
 from intake.department import KINDS as DEPARTMENT_KINDS
+from intake.media import MAX_PHOTO_BYTES, PhotoUnavailable, image_kind
 from intake.models import InboundMessage
 from tickets import lifecycle
 from tickets.lifecycle import IllegalTransition
@@ -34,10 +35,6 @@ except ImportError:  # pragma: no cover - older lifecycle without input checks
 bp = Blueprint("cases", __name__)
 STAFF = ("operator", "dispatcher", "department", "verifier", "supervisor", "admin")
 MAX_PHOTOS = 6
-MAX_PHOTO_BYTES = 8 * 1024 * 1024
-# Recognised by their first bytes, not by the name or type the browser claims.
-IMAGE_MAGIC = [(b"\xff\xd8\xff", "jpg", "image/jpeg"), (b"\x89PNG\r\n\x1a\n", "png", "image/png"),
-               (b"GIF87a", "gif", "image/gif"), (b"GIF89a", "gif", "image/gif")]
 EXTENSIONS_WORKING = ["4工作时", "1工作日", "2工作日", "3工作日", "5工作日"]
 EXTENSIONS_CLOCK = ["2小时", "6小时", "12小时", "1天", "2天"]
 # Event data worth showing; anything else (phones of joined reporters, raw texts) stays out.
@@ -113,9 +110,7 @@ def _photos(files) -> tuple[list[tuple[bytes, str, str]], str]:
         data = f.read(MAX_PHOTO_BYTES + 1)
         if len(data) > MAX_PHOTO_BYTES:
             return [], f"照片 {f.filename} 超过 {MAX_PHOTO_BYTES // 1024 // 1024} MB"
-        kind = next(((ext, ctype) for magic, ext, ctype in IMAGE_MAGIC if data.startswith(magic)), None)
-        if kind is None and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-            kind = ("webp", "image/webp")
+        kind = image_kind(data)       # by the first bytes, not by the name or type the browser claims
         if kind is None:
             return [], f"{f.filename} 不是 JPEG/PNG/GIF/WebP 图片"
         out.append((data, *kind))
@@ -215,3 +210,29 @@ def photo(number: str, photo_id: int):
         response = send_file(path, mimetype=row.content_type, max_age=3600)
         response.headers["X-Content-Type-Options"] = "nosniff"
         return response
+
+
+@bp.get("/cases/<number>/messages/<int:message_id>/photos/<int:n>")
+@roles_required(*STAFF)
+def message_photo(number: str, message_id: int, n: int):
+    """Photo n of a message on the case: our copy of a Telegram photo (fetched now if the worker
+    could not), or the provider's link for an MMS."""
+    ctx = _ctx()
+    with ctx.db.session() as s:
+        case = _load(s, number)
+        msg = s.get(InboundMessage, message_id)
+        if case is None or msg is None or msg.case_id != case.id:
+            return _not_found(number)
+        refs = (msg.meta or {}).get("photos") or []
+    if n >= len(refs) or not isinstance(refs[n], str):
+        return _not_found(number)
+    if refs[n].startswith(("https://", "http://")):
+        return redirect(refs[n])
+    try:
+        path, ctype = media.fetch(ctx, refs[n])
+    except PhotoUnavailable as exc:
+        return render_template("ui/error.html", title="照片暂时无法显示",
+                               message=f"案卷 {number} 的这张照片暂时无法显示：{exc}。照片编号已保存，不会丢失。"), 502
+    response = send_file(path, mimetype=ctype, max_age=3600)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response

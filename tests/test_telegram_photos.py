@@ -1,0 +1,87 @@
+"""A photo sent on Telegram is a picture on the case page, not a file id: the worker fetches it
+through the real python-telegram-bot from the loopback fake Bot API (getFile, then the file URL)
+and keeps it; when that failed, the page fetches it when staff open it. Nothing is lost meanwhile.
+"""
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import select
+
+from intake import media
+from test_telegram import bot_api, ctx, telegram  # noqa: F401 (fixtures: fake Bot API, Telegram on)
+from test_telegram import message, post, stored
+from tickets.models import Case
+from web_support import make_staff, png, signed_in
+
+THUMB = re.compile(r'<img class="thumb" src="([^"]+)" alt="市民照片 1">')
+
+
+def report_with_photo(ctx, client, run_worker, update_id: int, file_id: str) -> tuple[str, int]:
+    body = message(update_id, caption="东四北大街18号门口井盖丢了，晚上很危险", photo=[
+        {"file_id": f"{file_id}-small", "file_unique_id": "s", "width": 90, "height": 67},
+        {"file_id": file_id, "file_unique_id": "l", "width": 1280, "height": 960}])
+    assert post(client, body).status_code == 200
+    run_worker()
+    msg = stored(ctx, update_id)
+    assert msg.status == "done", msg.reason
+    with ctx.db.session() as s:
+        return s.get(Case, msg.case_id).number, msg.id
+
+
+def photo_src(app, ctx, number: str) -> tuple[object, str]:
+    make_staff(ctx)
+    staff = signed_in(app, "t_ver")
+    page = staff.get(f"/cases/{number}").get_data(as_text=True)
+    found = THUMB.search(page)
+    assert found and "市民发来的照片" in page and "telegram:AgAC" not in page, page[:3000]
+    return staff, found.group(1)
+
+
+def test_the_worker_keeps_the_photo_and_the_case_page_shows_it(ctx, app, client, telegram, run_worker):
+    picture = png()
+    telegram.files["AgACphoto-1"] = picture
+    number, message_id = report_with_photo(ctx, client, run_worker, 10501, "AgACphoto-1")
+    assert ("getFile", {"file_id": "AgACphoto-1"}) in telegram.calls      # the largest size, once
+    assert media.kept(ctx, "telegram:AgACphoto-1")[0].read_bytes() == picture
+    staff, src = photo_src(app, ctx, number)
+    assert src == f"/cases/{number}/messages/{message_id}/photos/0"
+    telegram.calls.clear()
+    r = staff.get(src)
+    assert (r.status_code, r.mimetype, r.data) == (200, "image/png", picture)
+    assert r.headers["X-Content-Type-Options"] == "nosniff"
+    assert telegram.calls == []                                           # served from our copy
+
+
+def test_a_photo_telegram_could_not_give_is_fetched_when_the_case_is_opened(ctx, app, client, telegram, run_worker):
+    number, message_id = report_with_photo(ctx, client, run_worker, 10511, "AgACphoto-late")
+    assert media.kept(ctx, "telegram:AgACphoto-late") is None             # getFile refused it: case opened anyway
+    assert stored(ctx, 10511).meta["photos"] == ["telegram:AgACphoto-late"]
+    staff, src = photo_src(app, ctx, number)
+    r = staff.get(src)
+    assert r.status_code == 502 and "暂时无法显示" in r.get_data(as_text=True) and "不会丢失" in r.get_data(as_text=True)
+    telegram.files["AgACphoto-late"] = png()                              # Telegram has it again
+    r = staff.get(src)
+    assert (r.status_code, r.data) == (200, png())
+    assert media.kept(ctx, "telegram:AgACphoto-late") is not None
+
+
+def test_what_is_not_an_image_is_not_kept_or_served(ctx, app, client, telegram, run_worker):
+    telegram.files["AgACnot-image"] = b"<html><script>alert(1)</script></html>"
+    number, _ = report_with_photo(ctx, client, run_worker, 10521, "AgACnot-image")
+    assert media.kept(ctx, "telegram:AgACnot-image") is None
+    staff, src = photo_src(app, ctx, number)
+    r = staff.get(src)
+    assert r.status_code == 502 and "不是 JPEG/PNG/GIF/WebP 图片" in r.get_data(as_text=True)
+
+
+def test_a_photo_of_another_case_or_beyond_the_list_is_not_found(ctx, app, client, telegram, run_worker):
+    telegram.files["AgACphoto-2"] = png()
+    number, message_id = report_with_photo(ctx, client, run_worker, 10531, "AgACphoto-2")
+    staff, src = photo_src(app, ctx, number)
+    with ctx.db.session() as s:
+        other = s.scalar(select(Case.number).where(Case.number != number))
+    assert staff.get(src.replace("/photos/0", "/photos/1")).status_code == 404
+    if other:
+        assert staff.get(src.replace(number, other)).status_code == 404
+    assert signed_in(app, "t_sanit").get(src).status_code == 404             # not that department's case
