@@ -46,6 +46,14 @@ def telegram_refs(meta: dict | None) -> list[str]:
     return [r for r in (meta or {}).get("photos") or [] if isinstance(r, str) and r.startswith(TELEGRAM)]
 
 
+def message_ref(session, case_id: int, message_id: int, n: int) -> str | None:
+    """Photo n of a message of this case (its URL or Telegram ref), or None."""
+    from intake.models import InboundMessage
+    msg = session.get(InboundMessage, message_id)
+    refs = (msg.meta or {}).get("photos") or [] if msg is not None and msg.case_id == case_id else []
+    return refs[n] if 0 <= n < len(refs) and isinstance(refs[n], str) else None
+
+
 def _stem(ctx, ref: str) -> Path:
     folder = ctx.config.var_dir / "uploads" / "messages"
     return folder / hashlib.sha256(ref.encode()).hexdigest()[:40]

@@ -53,6 +53,18 @@ def test_the_worker_keeps_the_photo_and_the_case_page_shows_it(ctx, app, client,
     assert telegram.calls == []                                           # served from our copy
 
 
+def test_the_api_lists_the_photo_with_a_link_that_gives_the_image(ctx, client, auth, telegram, run_worker):
+    telegram.files["AgACphoto-api"] = png()
+    number, message_id = report_with_photo(ctx, client, run_worker, 10541, "AgACphoto-api")
+    (photo,) = client.get(f"/api/cases/{number}", headers=auth).get_json()["photos"]
+    assert photo["href"] == f"/api/cases/{number}/photos/{message_id}/0" and photo["channel"] == "telegram"
+    r = client.get(photo["href"], headers=auth)
+    assert (r.status_code, r.mimetype, r.data) == (200, "image/png", png())
+    assert client.get(photo["href"]).status_code == 401                  # the API's token, as everywhere
+    r = client.get(photo["href"].replace("/0", "/3"), headers=auth)
+    assert r.status_code == 404 and r.get_json()["error"] == "not_found"
+
+
 def test_a_photo_telegram_could_not_give_is_fetched_when_the_case_is_opened(ctx, app, client, telegram, run_worker):
     number, message_id = report_with_photo(ctx, client, run_worker, 10511, "AgACphoto-late")
     assert media.kept(ctx, "telegram:AgACphoto-late") is None             # getFile refused it: case opened anyway

@@ -7,7 +7,7 @@ from rq import Worker
 from sqlalchemy import select, text
 from sqlalchemy.orm import selectinload
 
-from intake import spool
+from intake import media, spool
 from intake.models import InboundMessage
 from notify.models import OutboundMessage
 from store.db import utcnow
@@ -16,7 +16,7 @@ from tickets.lifecycle import ROLES, IllegalTransition
 from tickets.models import Case
 from tickets.service import BadAction, act, case_as_dict
 from web import access, workload
-from web.http import BadRequest, error_response, json_body, require_token
+from web.http import BadRequest, error_response, json_body, photo_response, require_token
 
 bp = Blueprint("api", __name__)
 
@@ -75,8 +75,25 @@ def get_case(number: str):
             return error_response(404, "not_found", f"没有案卷号 {number}")
         body = access.api_masked_case(case_as_dict(case, ctx.config.timezone))
         from intake.service import case_photos
-        body["photos"] = case_photos(s, case.id)
+        body["photos"] = [{**p, "href": f"/api/cases/{number}/photos/{p['message_id']}/{p['index']}"}
+                          for p in case_photos(s, case.id)]
         return jsonify(body)
+
+
+@bp.get("/api/cases/<number>/photos/<int:message_id>/<int:n>")
+@require_token
+def get_photo(number: str, message_id: int, n: int):
+    """Photo n of a message on the case: the image (a Telegram photo), or a redirect (an MMS link)."""
+    ctx = _ctx()
+    with ctx.db.session() as s:
+        case = _load_case(s, number)
+        ref = media.message_ref(s, case.id, message_id, n) if access.api_may_see(case) else None
+    if ref is None:
+        return error_response(404, "not_found", f"案卷 {number} 没有这张照片")
+    try:
+        return photo_response(ctx, ref)
+    except media.PhotoUnavailable as exc:
+        return error_response(502, "photo_unavailable", f"照片暂时无法取回：{exc}")
 
 
 @bp.post("/api/cases/<number>/actions")

@@ -24,6 +24,7 @@ from tickets.models import Case, Department
 from tickets.service import NOTE_REQUIRED, act
 from web import access
 from web.auth import roles_required
+from web.http import photo_response
 from web.models import CasePhoto
 
 try:
@@ -215,24 +216,15 @@ def photo(number: str, photo_id: int):
 @bp.get("/cases/<number>/messages/<int:message_id>/photos/<int:n>")
 @roles_required(*STAFF)
 def message_photo(number: str, message_id: int, n: int):
-    """Photo n of a message on the case: our copy of a Telegram photo (fetched now if the worker
-    could not), or the provider's link for an MMS."""
+    """Photo n of a message on the case (a citizen's, or a department's reply)."""
     ctx = _ctx()
     with ctx.db.session() as s:
         case = _load(s, number)
-        msg = s.get(InboundMessage, message_id)
-        if case is None or msg is None or msg.case_id != case.id:
-            return _not_found(number)
-        refs = (msg.meta or {}).get("photos") or []
-    if n >= len(refs) or not isinstance(refs[n], str):
+        ref = media.message_ref(s, case.id, message_id, n) if case is not None else None
+    if ref is None:
         return _not_found(number)
-    if refs[n].startswith(("https://", "http://")):
-        return redirect(refs[n])
     try:
-        path, ctype = media.fetch(ctx, refs[n])
+        return photo_response(ctx, ref)
     except PhotoUnavailable as exc:
         return render_template("ui/error.html", title="照片暂时无法显示",
                                message=f"案卷 {number} 的这张照片暂时无法显示：{exc}。照片编号已保存，不会丢失。"), 502
-    response = send_file(path, mimetype=ctype, max_age=3600)
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    return response
