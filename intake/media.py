@@ -1,20 +1,25 @@
 """Photos that came with messages, kept by Gridline itself.
 
 A Telegram photo arrives as a file id (gateway/telegram.py stores "telegram:<file_id>" in the
-message's meta); staff need the picture, not the id. After a batch is processed the worker fetches
-each such photo from the Bot API once (a job on the notify queue: network calls stay out of the
-intake batch) and keeps it under var/uploads/messages. The id stays in the message, so nothing is
-lost when Telegram is unreachable: the case page fetches the photo when someone opens it, and
-whatever failed is fetched then. MMS photos stay links to the provider's media URL.
+message's meta), an MMS photo as a media URL of our Twilio account, which Twilio may put behind the
+account's credentials (HTTP auth on media URLs) and deletes with the message; staff need the picture.
+After a batch is processed the worker fetches each such photo once (a job on the notify queue:
+network calls stay out of the intake batch) and keeps it under var/uploads/messages. The reference
+stays in the message, so nothing is lost when the provider is unreachable: the case page fetches the
+photo when someone opens it. Any other link (an Open311 media_url) is never fetched by us: the page
+links to it, so no message can make the server call an address of its choosing.
 """
 from __future__ import annotations
 
 import hashlib
 import logging
 import os
+import re
 import tempfile
 from pathlib import Path
+from urllib.parse import urlsplit
 
+import httpx
 import redis
 from rq import Queue
 from sqlalchemy import select
@@ -26,6 +31,11 @@ MAX_PHOTO_BYTES = 8 * 1024 * 1024      # a phone camera's photo; Telegram's own 
 IMAGE_MAGIC = [(b"\xff\xd8\xff", "jpg", "image/jpeg"), (b"\x89PNG\r\n\x1a\n", "png", "image/png"),
                (b"GIF87a", "gif", "image/gif"), (b"GIF89a", "gif", "image/gif")]
 CONTENT_TYPES = {"jpg": "image/jpeg", "png": "image/png", "gif": "image/gif", "webp": "image/webp"}
+
+
+TWILIO_API = "https://api.twilio.com"
+_TWILIO_MEDIA = re.compile(r"^/2010-04-01/Accounts/(AC\w+)/Messages/MM\w+/Media/ME\w+$")
+TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 
 
 class PhotoUnavailable(Exception):
@@ -42,8 +52,28 @@ def image_kind(data: bytes) -> tuple[str, str] | None:
     return None
 
 
-def telegram_refs(meta: dict | None) -> list[str]:
-    return [r for r in (meta or {}).get("photos") or [] if isinstance(r, str) and r.startswith(TELEGRAM)]
+def _twilio_media(config, ref: str) -> bool:
+    """A media URL of this deployment's own Twilio account (the host its API calls go to)."""
+    if not (config.twilio_account_sid and config.twilio_auth_token):
+        return False
+    url, api = urlsplit(ref), urlsplit(config.twilio_base_url or TWILIO_API)
+    m = _TWILIO_MEDIA.match(url.path)
+    return bool(m) and (url.scheme, url.netloc) == (api.scheme, api.netloc) and m.group(1) == config.twilio_account_sid
+
+
+def fetchable(config, ref: str) -> bool:
+    """Whether Gridline fetches and keeps this photo (else it stays a link)."""
+    return (ref.startswith(TELEGRAM) and bool(config.telegram_bot_token)) or _twilio_media(config, ref)
+
+
+def shown_here(config, ref: str) -> bool:
+    """Whether the case page shows the picture itself (ours to fetch, or a reference that is no
+    link) rather than a link to follow."""
+    return fetchable(config, ref) or not ref.startswith(("https://", "http://"))
+
+
+def fetchable_refs(config, meta: dict | None) -> list[str]:
+    return [r for r in (meta or {}).get("photos") or [] if isinstance(r, str) and fetchable(config, r)]
 
 
 def message_ref(session, case_id: int, message_id: int, n: int) -> str | None:
@@ -73,19 +103,13 @@ def fetch(ctx, ref: str) -> tuple[Path, str]:
     """The photo `ref` names, from our copy or fetched now and kept; PhotoUnavailable if not."""
     if found := kept(ctx, ref):
         return found
-    if not ref.startswith(TELEGRAM):
-        raise PhotoUnavailable("不是 Telegram 照片")
-    from notify.telegram import FetchError, backend_for
-    backend = backend_for(ctx.config)
-    if backend is None:
-        raise PhotoUnavailable("未配置 Telegram 机器人（TELEGRAM_BOT_TOKEN），无法取回照片")
-    try:
-        data = backend.download(ref.removeprefix(TELEGRAM), MAX_PHOTO_BYTES)
-    except FetchError as exc:
-        raise PhotoUnavailable(f"{exc}{'，稍后再试' if exc.transient else ''}") from exc
+    if not fetchable(ctx.config, ref):
+        raise PhotoUnavailable("不是本系统取回的照片（Telegram 照片或本账号的彩信）")
+    data = _telegram(ctx, ref) if ref.startswith(TELEGRAM) else _twilio(ctx, ref)
     kind = image_kind(data)
     if kind is None:
-        raise PhotoUnavailable("Telegram 返回的不是 JPEG/PNG/GIF/WebP 图片")
+        provider = "Telegram" if ref.startswith(TELEGRAM) else "Twilio"
+        raise PhotoUnavailable(f"{provider} 返回的不是 JPEG/PNG/GIF/WebP 图片")
     path = _stem(ctx, ref).with_suffix("." + kind[0])
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".part")
@@ -95,14 +119,46 @@ def fetch(ctx, ref: str) -> tuple[Path, str]:
     return path, kind[1]
 
 
+def _telegram(ctx, ref: str) -> bytes:
+    from notify.telegram import FetchError, backend_for
+    try:
+        return backend_for(ctx.config).download(ref.removeprefix(TELEGRAM), MAX_PHOTO_BYTES)
+    except FetchError as exc:
+        raise PhotoUnavailable(f"{exc}{'，稍后再试' if exc.transient else ''}") from exc
+
+
+def _twilio(ctx, url: str) -> bytes:
+    """The media's bytes. The account's credentials go to Twilio's API only: the media URL answers
+    with a redirect to its media store, which is fetched without them."""
+    auth = (ctx.config.twilio_account_sid, ctx.config.twilio_auth_token)
+    try:
+        with httpx.Client(timeout=TIMEOUT) as client:
+            r = client.get(url, auth=auth)
+            if r.is_redirect:
+                r = client.get(r.next_request.url)
+            return _body(r)
+    except httpx.HTTPError as exc:
+        raise PhotoUnavailable(f"Twilio 暂时无法取回彩信媒体：{exc}，稍后再试") from exc
+
+
+def _body(r: httpx.Response) -> bytes:
+    if r.status_code == 404:
+        raise PhotoUnavailable("Twilio 已没有这条彩信的媒体（可能已被删除）")
+    if r.status_code != 200:
+        raise PhotoUnavailable(f"Twilio 返回 HTTP {r.status_code}，稍后再试")
+    if len(r.content) > MAX_PHOTO_BYTES:
+        raise PhotoUnavailable(f"文件超过 {MAX_PHOTO_BYTES // 1024 // 1024} MB")
+    return r.content
+
+
 def fetch_photos(message_ids: list[int]) -> int:
-    """The job: fetch the Telegram photos of these messages that are not kept yet."""
+    """The job: fetch the photos of these messages that are not kept yet."""
     from intake import context
     from intake.models import InboundMessage
     ctx = context.get()
     with ctx.db.session() as s:
         refs = [r for meta in s.scalars(select(InboundMessage.meta).where(InboundMessage.id.in_(message_ids)))
-                for r in telegram_refs(meta)]
+                for r in fetchable_refs(ctx.config, meta)]
     done = 0
     for ref in refs:
         try:
@@ -115,7 +171,7 @@ def fetch_photos(message_ids: list[int]) -> int:
 
 def enqueue(ctx, message_ids: list[int]) -> None:
     """Queue the fetch of these messages' photos. Never raises: without Redis the page fetches them."""
-    if not message_ids or ctx.redis is None or not ctx.config.telegram_bot_token:
+    if not message_ids or ctx.redis is None:
         return
     from intake.queue import NOTIFY
     try:

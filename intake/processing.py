@@ -322,7 +322,7 @@ def process_messages(ids: list[int]) -> int:
                 _process(ctx, s, msg)
                 msg.processed_at = msg.processed_at or utcnow()
                 done += 1
-            with_photos = [m.id for m in msgs if media.telegram_refs(m.meta)]
+            with_photos = [m.id for m in msgs if media.fetchable_refs(ctx.config, m.meta)]
             s.commit()
         media.enqueue(ctx, with_photos)
         return done

@@ -3,6 +3,9 @@
 The fake answers POST /2010-04-01/Accounts/{AccountSid}/Messages.json like Twilio: 201 with the
 message JSON, or a scripted error ({"code": 21211, ...} with 400, a 500, a 429). Every request is
 kept with its time, form fields and Basic-auth user, so a test reads it like the citizen's phone.
+An MMS's media URL (`media_url`) answers like Twilio with HTTP auth on media: 401 without the
+account's credentials, else a redirect to the media store (another path here), which serves the
+bytes of `media` and notes whether credentials followed it there.
 """
 from __future__ import annotations
 
@@ -23,6 +26,8 @@ AUTH_TOKEN = "f1e2d3c4b5a697887766554433221100"
 PUBLIC_URL = "https://gridline.example.org"   # what Twilio calls; the app sits behind a proxy
 OUR_NUMBER = "+8610690012345"
 _PATH = re.compile(r"^/2010-04-01/Accounts/(AC\w+)/Messages\.json$")
+_MEDIA = re.compile(r"^/2010-04-01/Accounts/(AC\w+)/Messages/MM\w+/Media/(ME\w+)$")
+_STORE = "/media-store/"
 
 
 @dataclass
@@ -41,10 +46,15 @@ class FakeTwilio:
     next_sids: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     counter: itertools.count = field(default_factory=lambda: itertools.count(1))
+    media: dict[str, bytes] = field(default_factory=dict)           # ME sid → bytes
+    store_saw_credentials: bool = False
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def media_url(self, media_sid: str, account: str = None) -> str:
+        return f"{self.url}/2010-04-01/Accounts/{account or ACCOUNT_SID}/Messages/MM{media_sid[2:]}/Media/{media_sid}"
 
     def bodies(self, to: str | None = None) -> list[str]:
         return [s.fields["Body"] for s in self.sent if to is None or s.fields.get("To") == to]
@@ -83,6 +93,25 @@ def start_fake() -> FakeTwilio:
                 fake.sent.append(Sent(time.monotonic(), m.group(1), user, form))
             status, body = fake.answer(m.group(1), form)
             self._reply(status, body)
+
+        def do_GET(self):  # noqa: N802
+            auth = self.headers.get("Authorization", "")
+            if self.path.startswith(_STORE):
+                fake.store_saw_credentials |= bool(auth)
+                data = fake.media.get(self.path.removeprefix(_STORE))
+                if data is None:
+                    return self._reply(404, {"message": "not found"})
+                return self.wfile.write(f"HTTP/1.1 200 OK\r\nContent-Type: image/jpeg\r\n"
+                                        f"Content-Length: {len(data)}\r\n\r\n".encode() + data)
+            m = _MEDIA.match(self.path)
+            if not m:
+                return self._reply(404, {"code": 20404, "message": "not found", "status": 404})
+            if auth != "Basic " + base64.b64encode(f"{ACCOUNT_SID}:{AUTH_TOKEN}".encode()).decode():
+                return self._reply(401, {"code": 20003, "message": "Authenticate", "status": 401})
+            if m.group(2) not in fake.media:
+                return self._reply(404, {"code": 20404, "message": "not found", "status": 404})
+            self.wfile.write(f"HTTP/1.1 302 Found\r\nLocation: {_STORE}{m.group(2)}\r\n"
+                             f"Content-Length: 0\r\n\r\n".encode())
 
         def _reply(self, status: int, body: dict) -> None:
             data = json.dumps(body).encode()

@@ -89,7 +89,7 @@ def show(number: str):
         departments = s.scalars(select(Department).order_by(Department.name)).all()
         try:
             from intake.service import case_photos
-            citizen_photos = case_photos(s, case.id)
+            citizen_photos = [{**p, "here": media.shown_here(ctx.config, p["url"])} for p in case_photos(s, case.id)]
         except ImportError:  # pragma: no cover - intake without media
             citizen_photos = []
         working = getattr(case, "working_clock", "工作" in case.time_limit)

@@ -59,10 +59,11 @@ def require_token(view):
 
 
 def photo_response(ctx, ref: str):
-    """A message's photo: the provider's link for an MMS, else our copy of the Telegram photo
-    (fetched now if the worker could not). media.PhotoUnavailable says why not."""
-    if ref.startswith(("https://", "http://")):
-        return redirect(ref)
+    """A message's photo: our copy of a Telegram or MMS photo (fetched now if the worker could
+    not; media.PhotoUnavailable says why not), else a redirect to its link."""
+    if not media.fetchable(ctx.config, ref) and media.kept(ctx, ref) is None:
+        if ref.startswith(("https://", "http://")):
+            return redirect(ref)
     path, ctype = media.fetch(ctx, ref)
     response = send_file(path, mimetype=ctype, max_age=3600)
     response.headers["X-Content-Type-Options"] = "nosniff"
