@@ -138,7 +138,7 @@ def handle_update(ctx, data: dict) -> str:
         if msg.venue:
             meta["address"] = " ".join(x for x in (msg.venue.title, msg.venue.address) if x)[:200]
     _photo(msg, meta)
-    if not (text or msg.location or msg.photo):
+    if not (text or msg.location or meta.get("photos")):
         kind = next((k for k in ("sticker", "voice", "audio", "video", "video_note", "document", "animation",
                                  "poll", "dice") if getattr(msg, k, None)), "other")
         meta["message_type"] = kind
@@ -153,10 +153,17 @@ def handle_update(ctx, data: dict) -> str:
 
 
 def _photo(msg, meta: dict) -> None:
-    """The largest size of a photo, as meta photos ["telegram:<file_id>"]."""
+    """The largest size of a photo, as meta photos ["telegram:<file_id>"]; a picture sent "as a
+    file" (uncompressed, a document with an image type) is a photo too."""
     if msg.photo:
         largest = max(msg.photo, key=lambda p: (p.width or 0) * (p.height or 0))
         meta["photos"] = [f"telegram:{largest.file_id}"]
+    elif _image_document(msg):
+        meta["photos"] = [f"telegram:{msg.document.file_id}"]
+
+
+def _image_document(msg) -> bool:
+    return bool(msg.document and (msg.document.mime_type or "").startswith("image/"))
 
 
 def _to_pipeline(ctx, update_id: int, sender: str, text: str, meta: dict) -> str:

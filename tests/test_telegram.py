@@ -176,6 +176,14 @@ CASES = [
         {"file_id": "AgACAgUAAxkBAAIBlarge", "file_unique_id": "AQADl", "width": 1280, "height": 960,
          "file_size": 98120}]),
      200, "received", ("received", "王府井大街路灯杆倒了"), None),
+    ("picture sent as a file", message(10020, caption="东四北大街垃圾没人清", document={
+        "file_id": "BQACAgUAAxkBAAIBdoc", "file_unique_id": "AgADd", "file_name": "IMG_2031.JPG",
+        "mime_type": "image/jpeg", "file_size": 2811904}),
+     200, "received", ("received", "东四北大街垃圾没人清"), None),
+    ("a document that is not a picture", message(10021, document={
+        "file_id": "BQACAgUAAxkBAAIBpdf", "file_unique_id": "AgADp", "file_name": "投诉.pdf",
+        "mime_type": "application/pdf", "file_size": 81920}),
+     200, "ignored", ("ignored", ""), "暂不支持"),
     ("survey button", message(10005, text="3 不满意"), 200, "received", ("received", "3 不满意"), None),
     ("own contact", message(10006, contact={"phone_number": "8613800000021", "first_name": "小明",
                                             "user_id": CHAT}),
@@ -288,6 +296,9 @@ def test_shared_location_and_photo_land_in_meta(ctx, client, telegram):
         {"file_id": "small-id", "file_unique_id": "s", "width": 90, "height": 67},
         {"file_id": "large-id", "file_unique_id": "l", "width": 1280, "height": 960}]))
     assert stored(ctx, 10061).meta["photos"] == ["telegram:large-id"]
+    post(client, message(10062, caption="王府井大街路灯杆倒了", document={
+        "file_id": "doc-id", "file_unique_id": "d", "file_name": "IMG_1.PNG", "mime_type": "image/png"}))
+    assert stored(ctx, 10062).meta["photos"] == ["telegram:doc-id"]
 
 
 def test_a_shared_location_puts_the_report_in_its_grid_cell(ctx, client, telegram, run_worker):
