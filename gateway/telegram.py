@@ -11,7 +11,10 @@ the other updates answer 503 and Telegram sends them again.
     text                → a report, an answer to our question, a survey answer (the keyboard's
                           "3 不满意") or a status query: the conversation decides, from the text as sent
     location / venue    → meta lat/lon (and address): the pipeline places it in a grid cell directly
-    photo               → meta photos ["telegram:<file_id>"], the caption is the text
+    photo               → meta photos ["telegram:<file_id>"], the caption is the text (a picture
+                          sent as a file too)
+    voice / audio /     → meta voice ["telegram:<file_id>"]: an operator listens to it (triage) and
+    video (note)          types what was said
     contact             → the citizen's own phone number, remembered for the chat
     /start, /help       → welcome, with buttons to share location and phone
     /status <案卷号>     → stored as "查询<案卷号>": the conversation answers, as it does on SMS
@@ -57,7 +60,8 @@ OTHER_KINDS = ("edited_message", "channel_post", "edited_channel_post", "inline_
 
 WELCOME = ("您好，这里是网格通（城市管理问题反映）。请直接发送文字描述问题和地点，例如“东四北大街18号井盖丢了”；"
            "也可以发送位置或照片。查询办理进度请发送 /status 案卷号。")
-UNSUPPORTED = "暂不支持这种消息。请发送文字、位置或照片；查询进度请发送 /status 案卷号。"
+UNSUPPORTED = "暂不支持这种消息。请发送文字、语音、位置或照片；查询进度请发送 /status 案卷号。"
+VOICE_KINDS = ("voice", "audio", "video_note", "video")     # listened to by an operator (triage)
 CONTACT_SAVED = "已记录您的手机号 {phone}，办理结果也会在这里通知您。"
 CONTACT_NOT_OWN = "请通过下方“提供手机号”按钮分享您本人的手机号。"
 ACCEPT = re.compile(re.escape(ACCEPT_PREFIX) + r"(\d{1,18})")
@@ -138,9 +142,9 @@ def handle_update(ctx, data: dict) -> str:
         if msg.venue:
             meta["address"] = " ".join(x for x in (msg.venue.title, msg.venue.address) if x)[:200]
     _photo(msg, meta)
-    if not (text or msg.location or meta.get("photos")):
-        kind = next((k for k in ("sticker", "voice", "audio", "video", "video_note", "document", "animation",
-                                 "poll", "dice") if getattr(msg, k, None)), "other")
+    _voice(msg, meta)
+    if not (text or msg.location or meta.get("photos") or meta.get("voice")):
+        kind = next((k for k in ("sticker", "document", "animation", "poll", "dice") if getattr(msg, k, None)), "other")
         meta["message_type"] = kind
         return _record(ctx, update_id, sender, "", meta, "ignored", f"不支持的消息类型：{kind}",
                        Reply("unsupported", UNSUPPORTED))
@@ -160,6 +164,14 @@ def _photo(msg, meta: dict) -> None:
         meta["photos"] = [f"telegram:{largest.file_id}"]
     elif _image_document(msg):
         meta["photos"] = [f"telegram:{msg.document.file_id}"]
+
+
+def _voice(msg, meta: dict) -> None:
+    """A voice message, a sound file or a video (note) is kept for an operator to listen to, as
+    meta voice ["telegram:<file_id>"] and its message_type (intake.conversation sends it to triage)."""
+    kind = next((k for k in VOICE_KINDS if getattr(msg, k, None)), None)
+    if kind:
+        meta["voice"], meta["message_type"] = [f"telegram:{getattr(msg, kind).file_id}"], kind
 
 
 def _image_document(msg) -> bool:

@@ -47,7 +47,7 @@ _PHONE = re.compile(r"^\+?\d{5,20}$")
 
 @dataclass
 class Intent:
-    kind: str            # optout, optin, flood, too_long, empty, survey, query, department(_help), answer, help, report
+    kind: str            # optout, optin, flood, too_long, empty, voice, survey, query, department(_help), answer, help, report
     score: int | None = None
     number: str | None = None
     command: department.Command | None = None
@@ -105,6 +105,8 @@ def decide(ctx, session, conv: Conversation, msg: InboundMessage) -> Intent:
     meta = msg.meta or {}
     if meta.get("too_long"):
         return Intent("too_long")
+    if not text and meta.get("voice") and not meta.get("corrections"):
+        return Intent("voice")          # a person listens to it; the machine cannot
     if not text and not (meta.get("photos") or meta.get("lat") is not None):
         return Intent("empty")
     score = survey_score(text)
@@ -167,6 +169,10 @@ def handle(ctx, session, conv: Conversation, msg: InboundMessage, intent: Intent
     elif intent.kind == "empty":
         missing = "请求缺少 Body 字段" if (msg.meta or {}).get("body_missing") else "消息没有文字内容"
         msg.status, msg.reason = "triage", f"{missing}，已保存待人工查看"
+    elif intent.kind == "voice":
+        msg.status = "triage"
+        msg.reason = f"语音留言（{(msg.meta or {}).get('message_type') or 'voice'}），待话务员收听后分拣"
+        reply(ctx, session, msg, "voice_received", ctx.templates.render("voice_received", message_id=msg.id))
     elif intent.kind == "too_long":
         msg.status = "triage"
         msg.reason = f"消息过长（{msg.meta['too_long']} 字），已完整保存，未自动处理，待人工查看"

@@ -1,13 +1,15 @@
-"""Photos that came with messages, kept by Gridline itself.
+"""Photos and voice messages that came with messages, kept by Gridline itself.
 
-A Telegram photo arrives as a file id (gateway/telegram.py stores "telegram:<file_id>" in the
-message's meta), an MMS photo as a media URL of our Twilio account, which Twilio may put behind the
-account's credentials (HTTP auth on media URLs) and deletes with the message; staff need the picture.
-After a batch is processed the worker fetches each such photo once (a job on the notify queue:
-network calls stay out of the intake batch) and keeps it under var/uploads/messages. The reference
-stays in the message, so nothing is lost when the provider is unreachable: the case page fetches the
-photo when someone opens it. Any other link (an Open311 media_url) is never fetched by us: the page
-links to it, so no message can make the server call an address of its choosing.
+A Telegram photo or voice message arrives as a file id (gateway/telegram.py stores
+"telegram:<file_id>" in the message's meta "photos" or "voice"), an MMS photo as a media URL of our
+Twilio account, which Twilio may put behind the account's credentials (HTTP auth on media URLs) and
+deletes with the message; staff need the picture and the sound. After a batch is processed the
+worker fetches each one once (a job on the notify queue: network calls stay out of the intake
+batch) and keeps it under var/uploads/messages. The reference stays in the message, so nothing is
+lost when the provider is unreachable: the page fetches it when someone opens it. Any other link
+(an Open311 media_url) is never fetched by us: the page links to it, so no message can make the
+server call an address of its choosing. What is kept is recognised by its first bytes, and a
+photo must be an image, a voice message a sound: the browser is never handed anything else.
 """
 from __future__ import annotations
 
@@ -27,11 +29,16 @@ from sqlalchemy import select
 log = logging.getLogger("gridline.media")
 
 TELEGRAM = "telegram:"
-MAX_PHOTO_BYTES = 8 * 1024 * 1024      # a phone camera's photo; Telegram's own photos are far smaller
-IMAGE_MAGIC = [(b"\xff\xd8\xff", "jpg", "image/jpeg"), (b"\x89PNG\r\n\x1a\n", "png", "image/png"),
-               (b"GIF87a", "gif", "image/gif"), (b"GIF89a", "gif", "image/gif")]
-CONTENT_TYPES = {"jpg": "image/jpeg", "png": "image/png", "gif": "image/gif", "webp": "image/webp"}
-
+MAX_PHOTO_BYTES = 8 * 1024 * 1024      # a phone camera's photo; a minute of Telegram voice is ~0.2 MB
+IMAGES = {"jpg": "image/jpeg", "png": "image/png", "gif": "image/gif", "webp": "image/webp"}
+SOUNDS = {"ogg": "audio/ogg", "mp3": "audio/mpeg", "m4a": "audio/mp4", "mp4": "video/mp4", "wav": "audio/wav",
+          "webm": "video/webm"}
+FIELDS = {"photos": IMAGES, "voice": SOUNDS}      # meta field → the kinds it may hold
+WHAT = {"photos": "JPEG/PNG/GIF/WebP 图片", "voice": "OGG/MP3/MP4/WAV/WebM 音频"}
+_MAGIC = [(0, b"\xff\xd8\xff", "jpg"), (0, b"\x89PNG\r\n\x1a\n", "png"), (0, b"GIF87a", "gif"),
+          (0, b"GIF89a", "gif"), (8, b"WEBP", "webp"), (0, b"OggS", "ogg"), (0, b"ID3", "mp3"),
+          (0, b"\xff\xfb", "mp3"), (0, b"\xff\xf3", "mp3"), (8, b"WAVE", "wav"), (0, b"\x1a\x45\xdf\xa3", "webm"),
+          (4, b"ftypM4A", "m4a"), (4, b"ftyp", "mp4")]
 
 TWILIO_API = "https://api.twilio.com"
 _TWILIO_MEDIA = re.compile(r"^/2010-04-01/Accounts/(AC\w+)/Messages/MM\w+/Media/ME\w+$")
@@ -39,17 +46,20 @@ TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 
 
 class PhotoUnavailable(Exception):
-    """A photo we cannot show now; the message says why, in Chinese, for the page."""
+    """A photo (or voice message) we cannot show now; the message says why, in Chinese."""
+
+
+def sniff(data: bytes, kinds: dict[str, str] = IMAGES) -> tuple[str, str] | None:
+    """(extension, content type) of bytes of one of `kinds`, by their first bytes, else None."""
+    for at, magic, ext in _MAGIC:
+        if data[at:at + len(magic)] == magic and (at != 8 or data[:4] == b"RIFF"):
+            return (ext, kinds[ext]) if ext in kinds else None
+    return None
 
 
 def image_kind(data: bytes) -> tuple[str, str] | None:
     """(extension, content type) of JPEG, PNG, GIF or WebP bytes, else None."""
-    for magic, ext, ctype in IMAGE_MAGIC:
-        if data.startswith(magic):
-            return ext, ctype
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "webp", "image/webp"
-    return None
+    return sniff(data, IMAGES)
 
 
 def _twilio_media(config, ref: str) -> bool:
@@ -72,16 +82,22 @@ def shown_here(config, ref: str) -> bool:
     return fetchable(config, ref) or not ref.startswith(("https://", "http://"))
 
 
-def fetchable_refs(config, meta: dict | None) -> list[str]:
-    return [r for r in (meta or {}).get("photos") or [] if isinstance(r, str) and fetchable(config, r)]
+def fetchable_refs(config, meta: dict | None) -> list[tuple[str, str]]:
+    """(field, ref) of each photo or voice message of a message that Gridline keeps."""
+    return [(f, r) for f in FIELDS for r in (meta or {}).get(f) or [] if isinstance(r, str) and fetchable(config, r)]
 
 
-def message_ref(session, case_id: int, message_id: int, n: int) -> str | None:
-    """Photo n of a message of this case (its URL or Telegram ref), or None."""
+def ref_of(meta: dict | None, field: str, n: int) -> str | None:
+    """Item n of a message's photos (or voice), or None."""
+    refs = (meta or {}).get(field) or [] if field in FIELDS else []
+    return refs[n] if 0 <= n < len(refs) and isinstance(refs[n], str) else None
+
+
+def message_ref(session, case_id: int, message_id: int, n: int, field: str = "photos") -> str | None:
+    """Photo (or voice message) n of a message of this case, or None."""
     from intake.models import InboundMessage
     msg = session.get(InboundMessage, message_id)
-    refs = (msg.meta or {}).get("photos") or [] if msg is not None and msg.case_id == case_id else []
-    return refs[n] if 0 <= n < len(refs) and isinstance(refs[n], str) else None
+    return ref_of(msg.meta, field, n) if msg is not None and msg.case_id == case_id else None
 
 
 def _stem(ctx, ref: str) -> Path:
@@ -89,27 +105,28 @@ def _stem(ctx, ref: str) -> Path:
     return folder / hashlib.sha256(ref.encode()).hexdigest()[:40]
 
 
-def kept(ctx, ref: str) -> tuple[Path, str] | None:
-    """The photo's file and content type, if it was fetched before."""
+def kept(ctx, ref: str, field: str = "photos") -> tuple[Path, str] | None:
+    """The file and content type of a photo (or voice message) fetched before."""
     stem = _stem(ctx, ref)
-    for ext, ctype in CONTENT_TYPES.items():
+    for ext, ctype in FIELDS[field].items():
         path = stem.with_suffix("." + ext)
         if path.is_file():
             return path, ctype
     return None
 
 
-def fetch(ctx, ref: str) -> tuple[Path, str]:
-    """The photo `ref` names, from our copy or fetched now and kept; PhotoUnavailable if not."""
-    if found := kept(ctx, ref):
+def fetch(ctx, ref: str, field: str = "photos") -> tuple[Path, str]:
+    """The photo (or voice message) `ref` names, from our copy or fetched now and kept;
+    PhotoUnavailable if not."""
+    if found := kept(ctx, ref, field):
         return found
     if not fetchable(ctx.config, ref):
-        raise PhotoUnavailable("不是本系统取回的照片（Telegram 照片或本账号的彩信）")
+        raise PhotoUnavailable("不是本系统取回的文件（Telegram 照片、语音或本账号的彩信）")
     data = _telegram(ctx, ref) if ref.startswith(TELEGRAM) else _twilio(ctx, ref)
-    kind = image_kind(data)
+    kind = sniff(data, FIELDS[field])
     if kind is None:
         provider = "Telegram" if ref.startswith(TELEGRAM) else "Twilio"
-        raise PhotoUnavailable(f"{provider} 返回的不是 JPEG/PNG/GIF/WebP 图片")
+        raise PhotoUnavailable(f"{provider} 返回的不是 {WHAT[field]}")
     path = _stem(ctx, ref).with_suffix("." + kind[0])
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".part")
@@ -152,17 +169,17 @@ def _body(r: httpx.Response) -> bytes:
 
 
 def fetch_photos(message_ids: list[int]) -> int:
-    """The job: fetch the photos of these messages that are not kept yet."""
+    """The job: fetch the photos and voice messages of these messages that are not kept yet."""
     from intake import context
     from intake.models import InboundMessage
     ctx = context.get()
     with ctx.db.session() as s:
-        refs = [r for meta in s.scalars(select(InboundMessage.meta).where(InboundMessage.id.in_(message_ids)))
-                for r in fetchable_refs(ctx.config, meta)]
+        refs = [fr for meta in s.scalars(select(InboundMessage.meta).where(InboundMessage.id.in_(message_ids)))
+                for fr in fetchable_refs(ctx.config, meta)]
     done = 0
-    for ref in refs:
+    for field, ref in refs:
         try:
-            fetch(ctx, ref)
+            fetch(ctx, ref, field)
             done += 1
         except PhotoUnavailable as exc:      # kept in the message: fetched when the case is opened
             log.warning("photo %s not fetched: %s", ref, exc)
@@ -170,7 +187,8 @@ def fetch_photos(message_ids: list[int]) -> int:
 
 
 def enqueue(ctx, message_ids: list[int]) -> None:
-    """Queue the fetch of these messages' photos. Never raises: without Redis the page fetches them."""
+    """Queue the fetch of these messages' photos and voice. Never raises: without Redis the page
+    fetches them."""
     if not message_ids or ctx.redis is None:
         return
     from intake.queue import NOTIFY

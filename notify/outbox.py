@@ -31,9 +31,9 @@ OPT_OUT_EXEMPT = frozenset({"optout"})
 STATUS_RANK = {"pending": 0, "sending": 0, "accepted": 1, "scheduled": 1, "queued": 1, "sent": 3,
                "delivered": 4, "undelivered": 4, "failed": 4, "read": 5, "canceled": 4}
 # How long a message stays worth sending, by kind; the rest use "*".
-DEFAULT_MAX_AGE = {"ack": "24h", "received": "24h", "askback": "2h", "status": "1h", "help": "1h",
-                   "flood": "1h", "survey_thanks": "24h", "optout": "24h", "optin": "24h", "result": "7d",
-                   "*": "48h"}
+DEFAULT_MAX_AGE = {"ack": "24h", "received": "24h", "voice_received": "24h", "askback": "2h", "status": "1h",
+                   "help": "1h", "flood": "1h", "survey_thanks": "24h", "optout": "24h", "optin": "24h",
+                   "result": "7d", "*": "48h"}
 # Twilio's delivery error codes, said so that an operator understands them.
 DELIVERY_ERRORS = {"30003": "手机无法接通或已停机", "30004": "对方拒收", "30005": "号码不存在",
                    "30006": "固定电话或无法接收短信的号码", "30007": "被运营商拦截", "30008": "未知的投递错误"}

@@ -16,7 +16,7 @@ from tickets.lifecycle import ROLES, IllegalTransition
 from tickets.models import Case
 from tickets.service import BadAction, act, case_as_dict
 from web import access, workload
-from web.http import BadRequest, error_response, json_body, photo_response, require_token
+from web.http import BadRequest, error_response, json_body, media_response, require_token
 
 bp = Blueprint("api", __name__)
 
@@ -91,7 +91,7 @@ def get_photo(number: str, message_id: int, n: int):
     if ref is None:
         return error_response(404, "not_found", f"案卷 {number} 没有这张照片")
     try:
-        return photo_response(ctx, ref)
+        return media_response(ctx, ref)
     except media.PhotoUnavailable as exc:
         return error_response(502, "photo_unavailable", f"照片暂时无法取回：{exc}")
 

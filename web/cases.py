@@ -24,7 +24,7 @@ from tickets.models import Case, Department
 from tickets.service import NOTE_REQUIRED, act
 from web import access
 from web.auth import roles_required
-from web.http import photo_response
+from web.http import media_response
 from web.models import CasePhoto
 
 try:
@@ -213,18 +213,19 @@ def photo(number: str, photo_id: int):
         return response
 
 
-@bp.get("/cases/<number>/messages/<int:message_id>/photos/<int:n>")
+@bp.get("/cases/<number>/messages/<int:message_id>/<any(photos, voice):field>/<int:n>")
 @roles_required(*STAFF)
-def message_photo(number: str, message_id: int, n: int):
-    """Photo n of a message on the case (a citizen's, or a department's reply)."""
+def message_media(number: str, message_id: int, field: str, n: int):
+    """Photo (or voice message) n of a message on the case: a citizen's, or a department's reply."""
     ctx = _ctx()
     with ctx.db.session() as s:
         case = _load(s, number)
-        ref = media.message_ref(s, case.id, message_id, n) if case is not None else None
+        ref = media.message_ref(s, case.id, message_id, n, field) if case is not None else None
     if ref is None:
         return _not_found(number)
     try:
-        return photo_response(ctx, ref)
+        return media_response(ctx, ref, field)
     except PhotoUnavailable as exc:
-        return render_template("ui/error.html", title="照片暂时无法显示",
-                               message=f"案卷 {number} 的这张照片暂时无法显示：{exc}。照片编号已保存，不会丢失。"), 502
+        what = "照片" if field == "photos" else "语音"
+        return render_template("ui/error.html", title=f"{what}暂时无法显示",
+                               message=f"案卷 {number} 的这条{what}暂时无法显示：{exc}。文件编号已保存，不会丢失。"), 502

@@ -58,13 +58,13 @@ def require_token(view):
     return wrapped
 
 
-def photo_response(ctx, ref: str):
-    """A message's photo: our copy of a Telegram or MMS photo (fetched now if the worker could
-    not; media.PhotoUnavailable says why not), else a redirect to its link."""
-    if not media.fetchable(ctx.config, ref) and media.kept(ctx, ref) is None:
+def media_response(ctx, ref: str, field: str = "photos"):
+    """A message's photo or voice message: our copy of a Telegram or MMS file (fetched now if the
+    worker could not; media.PhotoUnavailable says why not), else a redirect to its link."""
+    if not media.fetchable(ctx.config, ref) and media.kept(ctx, ref, field) is None:
         if ref.startswith(("https://", "http://")):
             return redirect(ref)
-    path, ctype = media.fetch(ctx, ref)
+    path, ctype = media.fetch(ctx, ref, field)
     response = send_file(path, mimetype=ctype, max_age=3600)
     response.headers["X-Content-Type-Options"] = "nosniff"
     return response

@@ -8,12 +8,13 @@ from flask import (Blueprint, current_app, flash, jsonify, redirect, render_temp
 from flask_login import current_user
 from sqlalchemy import or_, select, update
 
-from intake import queue, service
+from intake import media, queue, service
 from intake.models import InboundMessage
 from intake.processing import analyse
 from tickets.models import Case, CaseReporter
 from web import access
 from web.auth import roles_required
+from web.http import media_response
 
 bp = Blueprint("operator", __name__)
 PHONE = re.compile(r"^\+?\d{5,20}$")
@@ -178,26 +179,57 @@ def triage_one(message_id: int):
                     return redirect(url_for("operator.triage"))
             else:
                 corrections, errors = _corrections(ctx, request.form)
+                heard = {}
+                if not msg.text:    # a voice message or a photo alone: the operator writes what it says
+                    text = (request.form.get("text") or "").strip()[:MAX_TEXT]
+                    if not text:
+                        errors.append("这条消息没有文字：请填写听写内容或问题描述")
+                    heard = {"text": text, "transcribed_by": current_user.username}
                 if not errors and not {"category_code", "grid_code"} <= corrections.keys():
                     errors.append("请选定类别和网格后再立案")
                 if not errors:
-                    _requeue(s, msg, "received", {"corrections": corrections, "triaged_by": current_user.username}, "")
+                    _requeue(s, msg, "received", {"corrections": corrections, "triaged_by": current_user.username}, "",
+                             **heard)
                     queue.kick(ctx, queue.INTAKE)
                     flash("已按人工分拣结果提交立案")
                     return redirect(url_for("operator.triage"))
         elif request.method == "POST":
             errors.append("这条消息已经处理过了")
-        suggestion = analysis_json(ctx, msg.text)
+        suggestion = analysis_json(ctx, msg.text or request.form.get("text") or "")
         return render_template("ui/triage_one.html", title="分拣", msg=msg, suggestion=suggestion,
-                               categories=_categories(ctx), errors=errors), (422 if errors else 200)
+                               categories=_categories(ctx), errors=errors,
+                               shown_here=lambda ref: media.shown_here(ctx.config, ref)), (422 if errors else 200)
 
 
-def _requeue(s, msg: InboundMessage, status: str, meta_update: dict, reason: str) -> None:
-    # Guarded on the status it had: two operators deciding the same message do it once.
+def _requeue(s, msg: InboundMessage, status: str, meta_update: dict, reason: str, text: str | None = None,
+             transcribed_by: str | None = None) -> None:
+    """Guarded on the status it had: two operators deciding the same message do it once. `text`:
+    what the operator heard in a voice message (or saw in a photo), which the pipeline then reads;
+    the voice itself stays in the message."""
     meta = {**(msg.meta or {}), **meta_update}
+    values = {"status": status, "meta": meta, "reason": reason}
+    if text:
+        values["text"], meta["transcribed_by"] = text, transcribed_by
     s.execute(update(InboundMessage).where(InboundMessage.id == msg.id, InboundMessage.status.in_(TRIAGE_STATUSES))
-              .values(status=status, meta=meta, reason=reason))
+              .values(**values))
     s.commit()
+
+
+@bp.get("/operator/messages/<int:message_id>/<any(photos, voice):field>/<int:n>")
+@roles_required("operator", "dispatcher", "supervisor")
+def message_media(message_id: int, field: str, n: int):
+    """A message's photo or voice message, for the triage page (before it belongs to a case)."""
+    ctx = _ctx()
+    with ctx.db.session() as s:
+        msg = s.get(InboundMessage, message_id)
+        ref = media.ref_of(msg.meta, field, n) if msg is not None else None
+    if ref is None:
+        return render_template("ui/error.html", title="没有这个文件", message=f"消息 {message_id} 没有这个文件"), 404
+    try:
+        return media_response(ctx, ref, field)
+    except media.PhotoUnavailable as exc:
+        return render_template("ui/error.html", title="暂时无法显示",
+                               message=f"消息 {message_id} 的这个文件暂时无法显示：{exc}。文件编号已保存，不会丢失。"), 502
 
 
 @bp.get("/search")
