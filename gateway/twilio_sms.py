@@ -82,7 +82,7 @@ def _required(form: MultiDict, *names: str) -> str:
 
 
 def message_meta(form: MultiDict) -> dict:
-    """What the pipeline reads (to, photos, media, opt_out_type) plus every field as Twilio sent it."""
+    """What the pipeline reads (to, photos, voice, media, opt_out_type) plus every field as Twilio sent it."""
     media, problems = [], []
     try:
         declared = int(form.get("NumMedia") or 0)
@@ -100,6 +100,8 @@ def message_meta(form: MultiDict) -> dict:
         "to": form.get("To", ""),
         "media": media,
         "photos": [m["url"] for m in media if m["content_type"].startswith("image/")],
+        # a recording or a video: an operator listens to it (intake.media, triage), as on Telegram
+        "voice": [m["url"] for m in media if m["content_type"].startswith(("audio/", "video/"))],
         "twilio": {k: v[0] if len(v) == 1 else v for k, v in form.lists() if k != "Body"},
     }
     if form.get("OptOutType"):

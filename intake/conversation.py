@@ -171,7 +171,7 @@ def handle(ctx, session, conv: Conversation, msg: InboundMessage, intent: Intent
         msg.status, msg.reason = "triage", f"{missing}，已保存待人工查看"
     elif intent.kind == "voice":
         msg.status = "triage"
-        msg.reason = f"语音留言（{(msg.meta or {}).get('message_type') or 'voice'}），待话务员收听后分拣"
+        msg.reason = "语音或视频留言，待话务员收听后分拣"
         reply(ctx, session, msg, "voice_received", ctx.templates.render("voice_received", message_id=msg.id))
     elif intent.kind == "too_long":
         msg.status = "triage"

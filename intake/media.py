@@ -32,13 +32,13 @@ TELEGRAM = "telegram:"
 MAX_PHOTO_BYTES = 8 * 1024 * 1024      # a phone camera's photo; a minute of Telegram voice is ~0.2 MB
 IMAGES = {"jpg": "image/jpeg", "png": "image/png", "gif": "image/gif", "webp": "image/webp"}
 SOUNDS = {"ogg": "audio/ogg", "mp3": "audio/mpeg", "m4a": "audio/mp4", "mp4": "video/mp4", "wav": "audio/wav",
-          "webm": "video/webm"}
+          "webm": "video/webm", "amr": "audio/amr"}     # AMR: a phone's MMS recording (download, few play it)
 FIELDS = {"photos": IMAGES, "voice": SOUNDS}      # meta field → the kinds it may hold
-WHAT = {"photos": "JPEG/PNG/GIF/WebP 图片", "voice": "OGG/MP3/MP4/WAV/WebM 音频"}
+WHAT = {"photos": "JPEG/PNG/GIF/WebP 图片", "voice": "OGG/MP3/MP4/WAV/WebM/AMR 音频"}
 _MAGIC = [(0, b"\xff\xd8\xff", "jpg"), (0, b"\x89PNG\r\n\x1a\n", "png"), (0, b"GIF87a", "gif"),
           (0, b"GIF89a", "gif"), (8, b"WEBP", "webp"), (0, b"OggS", "ogg"), (0, b"ID3", "mp3"),
           (0, b"\xff\xfb", "mp3"), (0, b"\xff\xf3", "mp3"), (8, b"WAVE", "wav"), (0, b"\x1a\x45\xdf\xa3", "webm"),
-          (4, b"ftypM4A", "m4a"), (4, b"ftyp", "mp4")]
+          (0, b"#!AMR", "amr"), (4, b"ftypM4A", "m4a"), (4, b"ftyp", "mp4")]
 
 TWILIO_API = "https://api.twilio.com"
 _TWILIO_MEDIA = re.compile(r"^/2010-04-01/Accounts/(AC\w+)/Messages/MM\w+/Media/ME\w+$")

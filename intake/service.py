@@ -87,9 +87,10 @@ def store_spooled(ctx, record: dict) -> None:
             spool_when_down=False, received_at=datetime.fromisoformat(record["spooled_at"]))
 
 
-def case_photos(session, case_id: int) -> list[dict]:
-    """The pictures citizens sent with the messages of a case (MMS media, Telegram photos). A
-    department's own messages on the case (办结 with a photo in its group) are not a citizen's."""
+def case_photos(session, case_id: int, field: str = "photos") -> list[dict]:
+    """The pictures (or, with field "voice", the recordings) citizens sent with the messages of a
+    case (MMS media, Telegram). A department's own messages on the case (办结 with a photo in its
+    group) are not a citizen's."""
     rows = session.scalars(select(InboundMessage).where(InboundMessage.case_id == case_id,
                                                         InboundMessage.kind.not_in(department.KINDS))
                            .order_by(InboundMessage.id)).all()
@@ -97,7 +98,7 @@ def case_photos(session, case_id: int) -> list[dict]:
     for msg in rows:
         meta = msg.meta or {}
         types = {m.get("url"): m.get("content_type", "") for m in meta.get("media") or [] if isinstance(m, dict)}
-        for n, ref in enumerate(meta.get("photos") or []):
+        for n, ref in enumerate(meta.get(field) or []):
             photos.append({"url": ref, "content_type": types.get(ref, ""), "message_id": msg.id,
                            "index": n, "channel": msg.channel})
     return photos

@@ -72,3 +72,22 @@ def test_a_link_that_is_not_our_account_s_media_is_linked_never_fetched(twilio_c
         assert re.search(rf'<a href="{re.escape(url)}" rel="noopener noreferrer" target="_blank">照片 \d</a>', page)
         r = staff.get(f"/cases/{number}/messages/{message_id}/photos/0")
         assert (r.status_code, r.headers["Location"]) == (302, url)
+
+
+def test_an_mms_recording_goes_to_an_operator_with_its_sound(twilio_ctx, sms_client, fake_twilio, run_worker):
+    sid, amr = "ME" + "4" * 32, b"#!AMR\n" + bytes(range(64))
+    fake_twilio.media[sid] = amr
+    fields = sms_fields(CITIZEN, "", NumMedia="1", MediaUrl0=fake_twilio.media_url(sid), MediaContentType0="audio/amr")
+    assert post_signed(sms_client, "/sms/twilio", fields).status_code == 200
+    run_worker()
+    with twilio_ctx.db.session() as s:
+        msg = s.scalar(select(InboundMessage).where(InboundMessage.external_id == fields["MessageSid"]))
+    assert (msg.status, msg.reason) == ("triage", "语音或视频留言，待话务员收听后分拣")
+    assert "语音留言已收到" in fake_twilio.bodies(CITIZEN)[-1]
+    make_staff(twilio_ctx)
+    operator = signed_in(sms_client.application, "t_op")
+    page = operator.get(f"/operator/triage/{msg.id}").get_data(as_text=True)
+    src = f"/operator/messages/{msg.id}/voice/0"
+    assert f'<audio controls preload="none" src="{src}"></audio> <a href="{src}" download>下载</a>' in page
+    r = operator.get(src)
+    assert (r.status_code, r.mimetype, r.data) == (200, "audio/amr", amr)

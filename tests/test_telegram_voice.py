@@ -25,12 +25,12 @@ def voice(update_id: int, file_id: str, **fields) -> dict:
                                      "mime_type": "audio/ogg", "file_size": len(OGG)}, **fields)
 
 
-def test_a_voice_message_is_heard_by_an_operator_who_opens_the_case(ctx, app, client, telegram, run_worker):
+def test_a_voice_message_is_heard_by_an_operator_who_opens_the_case(ctx, app, client, auth, telegram, run_worker):
     telegram.files["AwACvoice-1"] = OGG
     assert post(client, voice(10601, "AwACvoice-1")).get_json()["outcome"] == "received"
     run_worker()
     msg = stored(ctx, 10601)
-    assert (msg.status, msg.reason) == ("triage", "语音留言（voice），待话务员收听后分拣")
+    assert (msg.status, msg.reason) == ("triage", "语音或视频留言，待话务员收听后分拣")
     reply = telegram.sent()[-1]["text"]
     assert "语音留言已收到" in reply and f"受理编号{msg.id}" in reply
     assert media.kept(ctx, "telegram:AwACvoice-1", "voice")[0].read_bytes() == OGG
@@ -57,6 +57,8 @@ def test_a_voice_message_is_heard_by_an_operator_who_opens_the_case(ctx, app, cl
     with ctx.db.session() as s:
         case = s.get(Case, msg.case_id)
         assert (case.description, case.category_code, case.grid_code) == (heard, category.code, grid)
+    (listed,) = client.get(f"/api/cases/{case.number}", headers=auth).get_json()["voice"]
+    assert client.get(listed["href"], headers=auth).data == OGG
     page = signed_in(app, "t_ver").get(f"/cases/{case.number}").get_data(as_text=True)
     assert "市民语音" in page and "听写：t_op" in page
     r = operator.get(AUDIO.search(page).group(1))
@@ -80,7 +82,7 @@ def test_what_is_not_a_sound_is_not_played(ctx, app, client, telegram, run_worke
     assert msg.status == "triage" and media.kept(ctx, "telegram:AwACvoice-3", "voice") is None
     make_staff(ctx)
     r = signed_in(app, "t_op").get(f"/operator/messages/{msg.id}/voice/0")
-    assert r.status_code == 502 and "不是 OGG/MP3/MP4/WAV/WebM 音频" in r.get_data(as_text=True)
+    assert r.status_code == 502 and "不是 OGG/MP3/MP4/WAV/WebM/AMR 音频" in r.get_data(as_text=True)
     with ctx.db.session() as s:                            # nothing lost: the reference stays
         assert s.scalar(select(InboundMessage.meta).where(InboundMessage.id == msg.id))["voice"] == [
             "telegram:AwACvoice-3"]

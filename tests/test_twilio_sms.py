@@ -42,7 +42,9 @@ INBOUND = [
     ("MMS with two photos", _mms("交道口南大街20号垃圾桶坏了", "image/jpeg", "image/png"), "valid", 200,
      {"photos": 2, "media": 2}),
     ("MMS photo and no text", _mms("", "image/jpeg"), "valid", 200, {"text": "", "photos": 1}),
-    ("MMS video is media, not a photo", _mms("看视频", "video/mp4"), "valid", 200, {"photos": 0, "media": 1}),
+    ("MMS video is media to listen to, not a photo", _mms("看视频", "video/mp4"), "valid", 200,
+     {"photos": 0, "media": 1, "voice": 1}),
+    ("MMS recording and no text", _mms("", "audio/amr"), "valid", 200, {"text": "", "photos": 0, "voice": 1}),
     ("a field Twilio added without notice", sms_fields(CITIZEN, "雍和宫门口路灯不亮", ProfileName="张三",
                                                        AddOns='{"status":"successful"}'), "valid", 200,
      {"twilio_field": ("ProfileName", "张三")}),
@@ -93,8 +95,8 @@ def test_incoming_sms_table(sms_client, twilio_ctx, name, fields, signing, statu
             assert msg.text == value
         elif key == "photos":
             assert len(msg.meta["photos"]) == value
-        elif key == "media":
-            assert len(msg.meta["media"]) == value
+        elif key in ("media", "voice"):
+            assert len(msg.meta[key]) == value
         elif key == "twilio_field":
             assert msg.meta["twilio"][value[0]] == value[1]
         else:

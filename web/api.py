@@ -75,25 +75,27 @@ def get_case(number: str):
             return error_response(404, "not_found", f"没有案卷号 {number}")
         body = access.api_masked_case(case_as_dict(case, ctx.config.timezone))
         from intake.service import case_photos
-        body["photos"] = [{**p, "href": f"/api/cases/{number}/photos/{p['message_id']}/{p['index']}"}
-                          for p in case_photos(s, case.id)]
+        for field in media.FIELDS:          # photos and voice, each with the link that gives it
+            body[field] = [{**p, "href": f"/api/cases/{number}/{field}/{p['message_id']}/{p['index']}"}
+                           for p in case_photos(s, case.id, field)]
         return jsonify(body)
 
 
-@bp.get("/api/cases/<number>/photos/<int:message_id>/<int:n>")
+@bp.get("/api/cases/<number>/<any(photos, voice):field>/<int:message_id>/<int:n>")
 @require_token
-def get_photo(number: str, message_id: int, n: int):
-    """Photo n of a message on the case: the image (a Telegram photo), or a redirect (an MMS link)."""
+def get_media(number: str, field: str, message_id: int, n: int):
+    """Photo (or voice message) n of a message on the case: the file we keep, or a redirect to
+    a link we do not fetch."""
     ctx = _ctx()
     with ctx.db.session() as s:
         case = _load_case(s, number)
-        ref = media.message_ref(s, case.id, message_id, n) if access.api_may_see(case) else None
+        ref = media.message_ref(s, case.id, message_id, n, field) if access.api_may_see(case) else None
     if ref is None:
-        return error_response(404, "not_found", f"案卷 {number} 没有这张照片")
+        return error_response(404, "not_found", f"案卷 {number} 没有这个文件")
     try:
-        return media_response(ctx, ref)
+        return media_response(ctx, ref, field)
     except media.PhotoUnavailable as exc:
-        return error_response(502, "photo_unavailable", f"照片暂时无法取回：{exc}")
+        return error_response(502, "media_unavailable", f"文件暂时无法取回：{exc}")
 
 
 @bp.post("/api/cases/<number>/actions")
