@@ -40,11 +40,11 @@ def main(burst: bool = False) -> None:
     stop = threading.Event()
     if not burst:
         threading.Thread(target=sweeper, args=(stop,), daemon=True, name="sweeper").start()
-    queues = [Queue(queue.INTAKE, connection=ctx.redis), Queue(queue.NOTIFY, connection=ctx.redis)]
+    queues = [Queue(name, connection=ctx.redis) for name in queue.QUEUES]
     while True:
         try:
-            # In turn: each job is a bounded slice (processing.DRAIN_SLICE, SEND_SLICE), so neither
-            # queue keeps the other waiting for long.
+            # In turn: each job is a bounded slice (processing.DRAIN_SLICE, SEND_SLICE,
+            # media.FETCH_SLICE), so no queue keeps another waiting for long.
             SimpleWorker(queues, connection=ctx.redis).work(burst=burst, logging_level="WARNING",
                                                             dequeue_strategy=DequeueStrategy.ROUND_ROBIN)
             break

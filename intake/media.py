@@ -4,7 +4,7 @@ A Telegram photo or voice message arrives as a file id (gateway/telegram.py stor
 "telegram:<file_id>" in the message's meta "photos" or "voice"), an MMS photo as a media URL of our
 Twilio account, which Twilio may put behind the account's credentials (HTTP auth on media URLs) and
 deletes with the message; staff need the picture and the sound. After a batch is processed the
-worker fetches each one once (a job on the notify queue: network calls stay out of the intake
+worker fetches each one once (a job on the media queue: network calls stay out of the intake
 batch) and keeps it under var/uploads/messages. The reference stays in the message, so nothing is
 lost when the provider is unreachable: the page fetches it when someone opens it. Any other link
 (an Open311 media_url) is never fetched by us: the page links to it, so no message can make the
@@ -43,10 +43,16 @@ _MAGIC = [(0, b"\xff\xd8\xff", "jpg"), (0, b"\x89PNG\r\n\x1a\n", "png"), (0, b"G
 TWILIO_API = "https://api.twilio.com"
 _TWILIO_MEDIA = re.compile(r"^/2010-04-01/Accounts/(AC\w+)/Messages/MM\w+/Media/ME\w+$")
 TIMEOUT = httpx.Timeout(30.0, connect=5.0)
+FETCH_SLICE = 10.0        # seconds a fetch job works before it leaves the rest to a new one
 
 
 class PhotoUnavailable(Exception):
-    """A photo (or voice message) we cannot show now; the message says why, in Chinese."""
+    """A photo (or voice message) we cannot show now; the message says why, in Chinese.
+    `transient`: the provider may give it later (down, slow)."""
+
+    def __init__(self, message: str, transient: bool = False):
+        super().__init__(message)
+        self.transient = transient
 
 
 def sniff(data: bytes, kinds: dict[str, str] = IMAGES) -> tuple[str, str] | None:
@@ -141,7 +147,7 @@ def _telegram(ctx, ref: str) -> bytes:
     try:
         return backend_for(ctx.config).download(ref.removeprefix(TELEGRAM), MAX_PHOTO_BYTES)
     except FetchError as exc:
-        raise PhotoUnavailable(f"{exc}{'，稍后再试' if exc.transient else ''}") from exc
+        raise PhotoUnavailable(f"{exc}{'，稍后再试' if exc.transient else ''}", exc.transient) from exc
 
 
 def _twilio(ctx, url: str) -> bytes:
@@ -155,34 +161,44 @@ def _twilio(ctx, url: str) -> bytes:
                 r = client.get(r.next_request.url)
             return _body(r)
     except httpx.HTTPError as exc:
-        raise PhotoUnavailable(f"Twilio 暂时无法取回彩信媒体：{exc}，稍后再试") from exc
+        raise PhotoUnavailable(f"Twilio 暂时无法取回彩信媒体：{exc}，稍后再试", transient=True) from exc
 
 
 def _body(r: httpx.Response) -> bytes:
     if r.status_code == 404:
         raise PhotoUnavailable("Twilio 已没有这条彩信的媒体（可能已被删除）")
     if r.status_code != 200:
-        raise PhotoUnavailable(f"Twilio 返回 HTTP {r.status_code}，稍后再试")
+        raise PhotoUnavailable(f"Twilio 返回 HTTP {r.status_code}，稍后再试", transient=r.status_code >= 500)
     if len(r.content) > MAX_PHOTO_BYTES:
         raise PhotoUnavailable(f"文件超过 {MAX_PHOTO_BYTES // 1024 // 1024} MB")
     return r.content
 
 
 def fetch_photos(message_ids: list[int]) -> int:
-    """The job: fetch the photos and voice messages of these messages that are not kept yet."""
+    """The job: fetch the photos and voice messages of these messages that are not kept yet, for
+    about FETCH_SLICE seconds (the rest in a new job). A provider that is down ends the job: what
+    is left is fetched when staff open it, and the worker's other queues do not wait on it."""
+    import time
+
     from intake import context
     from intake.models import InboundMessage
     ctx = context.get()
-    with ctx.db.session() as s:
-        refs = [fr for meta in s.scalars(select(InboundMessage.meta).where(InboundMessage.id.in_(message_ids)))
-                for fr in fetchable_refs(ctx.config, meta)]
+    until = time.monotonic() + FETCH_SLICE
     done = 0
-    for field, ref in refs:
-        try:
-            fetch(ctx, ref, field)
-            done += 1
-        except PhotoUnavailable as exc:      # kept in the message: fetched when the case is opened
-            log.warning("photo %s not fetched: %s", ref, exc)
+    for i, message_id in enumerate(message_ids):
+        if time.monotonic() > until:
+            enqueue(ctx, message_ids[i:])
+            break
+        with ctx.db.session() as s:
+            meta = s.scalar(select(InboundMessage.meta).where(InboundMessage.id == message_id))
+        for field, ref in fetchable_refs(ctx.config, meta):
+            try:
+                fetch(ctx, ref, field)
+                done += 1
+            except PhotoUnavailable as exc:      # kept in the message: fetched when the case is opened
+                log.warning("%s %s of message %s not fetched: %s", field, ref, message_id, exc)
+                if exc.transient:
+                    return done
     return done
 
 
@@ -191,9 +207,9 @@ def enqueue(ctx, message_ids: list[int]) -> None:
     fetches them."""
     if not message_ids or ctx.redis is None:
         return
-    from intake.queue import NOTIFY
+    from intake.queue import MEDIA
     try:
-        Queue(NOTIFY, connection=ctx.redis).enqueue("intake.media.fetch_photos", message_ids,
-                                                    job_timeout=300, result_ttl=0, failure_ttl=86400)
+        Queue(MEDIA, connection=ctx.redis).enqueue("intake.media.fetch_photos", message_ids,
+                                                   job_timeout=300, result_ttl=0, failure_ttl=86400)
     except redis.RedisError as exc:
         log.warning("Redis unavailable, photos of messages %s are fetched when viewed: %s", message_ids, exc)

@@ -17,6 +17,8 @@ log = logging.getLogger("gridline.queue")
 
 INTAKE = "intake"
 NOTIFY = "notify"
+MEDIA = "media"                       # fetching photos and voice (intake.media): never ahead of the others
+QUEUES = (INTAKE, NOTIFY, MEDIA)      # what a worker works, in turn
 JOBS = {INTAKE: "intake.processing.drain", NOTIFY: "intake.processing.deliver_outbox"}
 FLAG_TTL = 120  # seconds: a lost job (worker killed) unblocks kicks after this
 

@@ -104,7 +104,7 @@ def auth():
 def run_worker(ctx):
     """Work the real RQ queues in this process until they are empty (what worker.py does)."""
     def work() -> None:
-        queues = [Queue(queue.INTAKE, connection=ctx.redis), Queue(queue.NOTIFY, connection=ctx.redis)]
+        queues = [Queue(name, connection=ctx.redis) for name in queue.QUEUES]
         SimpleWorker(queues, connection=ctx.redis).work(burst=True, logging_level="WARNING")
     return work
 

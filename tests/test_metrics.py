@@ -73,7 +73,7 @@ def test_metrics_match_the_database_and_redis(ctx, client, auth, new_id):
     assert overdue == 1 and by(m, "gridline_cases_overdue") == {(): 1}
     assert outgoing == {("sms", "pending"): 3, ("telegram", "failed"): 1}   # the ack, two 新派遣 notices
     assert by(m, "gridline_outbox_messages") == outgoing
-    jobs = {name: Queue(name, connection=ctx.redis).count for name in (queue.INTAKE, queue.NOTIFY)}
+    jobs = {name: Queue(name, connection=ctx.redis).count for name in queue.QUEUES}
     assert jobs[queue.INTAKE] == 1                 # one drain job for both messages (the kick flag)
     assert by(m, "gridline_queue_jobs") == {(k,): v for k, v in jobs.items()}
     assert by(m, "gridline_spool_messages") == {(): 1}

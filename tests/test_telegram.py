@@ -37,6 +37,7 @@ class FakeBotAPI:
     def __init__(self):
         self.calls: list[tuple[str, dict]] = []
         self.files: dict[str, bytes] = {}
+        self.down = False                  # answer every method with 502, as a failing proxy would
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -73,6 +74,8 @@ class FakeBotAPI:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def answer(self, token, method, params):
+        if self.down:
+            return 502, {"ok": False, "error_code": 502, "description": "Bad Gateway"}
         if token != TOKEN:
             return 401, {"ok": False, "error_code": 401, "description": "Unauthorized"}
         if method == "getMe":

@@ -97,3 +97,25 @@ def test_a_photo_of_another_case_or_beyond_the_list_is_not_found(ctx, app, clien
     if other:
         assert staff.get(src.replace(number, other)).status_code == 404
     assert signed_in(app, "t_sanit").get(src).status_code == 404             # not that department's case
+
+
+def test_a_bot_api_that_is_down_ends_the_fetch_job_and_the_page_fetches_later(ctx, app, client, telegram,
+                                                                            run_worker):
+    telegram.files.update({"AgACdown-1": png(), "AgACdown-2": png()})
+    telegram.down = True
+    try:
+        for update_id, file_id in ((10551, "AgACdown-1"), (10552, "AgACdown-2")):
+            post(client, message(update_id, caption=f"东四北大街{update_id % 100}号门口井盖丢了", photo=[
+                {"file_id": file_id, "file_unique_id": file_id[-6:], "width": 1280, "height": 960}]))
+        run_worker()
+    finally:
+        telegram.down = False
+    asked = [p["file_id"] for m, p in telegram.calls if m == "getFile"]
+    assert "AgACdown-2" not in asked and len(asked) <= 1          # the job stopped at the first failure
+    assert media.kept(ctx, "telegram:AgACdown-1") is None
+    msg = stored(ctx, 10552)
+    assert msg.case_id is not None                                 # the reports did not wait for it
+    with ctx.db.session() as s:
+        number = s.get(Case, msg.case_id).number
+    staff, src = photo_src(app, ctx, number)
+    assert staff.get(src).data == png()                            # fetched when someone looks

@@ -64,7 +64,7 @@ class GridlineCollector:
         try:
             if conn is None:
                 raise redis.ConnectionError("REDIS_URL not configured")
-            for name in (queue.INTAKE, queue.NOTIFY):
+            for name in queue.QUEUES:
                 waiting.add_metric([name], Queue(name, connection=conn).count)
             spooled.add_metric([], spool.waiting(self.ctx))
         except redis.RedisError:
