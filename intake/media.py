@@ -46,7 +46,7 @@ TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 FETCH_SLICE = 10.0        # seconds a fetch job works before it leaves the rest to a new one
 
 
-class PhotoUnavailable(Exception):
+class Unavailable(Exception):
     """A photo (or voice message) we cannot show now; the message says why, in Chinese.
     `transient`: the provider may give it later (down, slow)."""
 
@@ -123,16 +123,16 @@ def kept(ctx, ref: str, field: str = "photos") -> tuple[Path, str] | None:
 
 def fetch(ctx, ref: str, field: str = "photos") -> tuple[Path, str]:
     """The photo (or voice message) `ref` names, from our copy or fetched now and kept;
-    PhotoUnavailable if not."""
+    Unavailable if not."""
     if found := kept(ctx, ref, field):
         return found
     if not fetchable(ctx.config, ref):
-        raise PhotoUnavailable("不是本系统取回的文件（Telegram 照片、语音或本账号的彩信）")
+        raise Unavailable("不是本系统取回的文件（Telegram 照片、语音或本账号的彩信）")
     data = _telegram(ctx, ref) if ref.startswith(TELEGRAM) else _twilio(ctx, ref)
     kind = sniff(data, FIELDS[field])
     if kind is None:
         provider = "Telegram" if ref.startswith(TELEGRAM) else "Twilio"
-        raise PhotoUnavailable(f"{provider} 返回的不是 {WHAT[field]}")
+        raise Unavailable(f"{provider} 返回的不是 {WHAT[field]}")
     path = _stem(ctx, ref).with_suffix("." + kind[0])
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".part")
@@ -147,7 +147,7 @@ def _telegram(ctx, ref: str) -> bytes:
     try:
         return backend_for(ctx.config).download(ref.removeprefix(TELEGRAM), MAX_PHOTO_BYTES)
     except FetchError as exc:
-        raise PhotoUnavailable(f"{exc}{'，稍后再试' if exc.transient else ''}", exc.transient) from exc
+        raise Unavailable(f"{exc}{'，稍后再试' if exc.transient else ''}", exc.transient) from exc
 
 
 def _twilio(ctx, url: str) -> bytes:
@@ -161,20 +161,20 @@ def _twilio(ctx, url: str) -> bytes:
                 r = client.get(r.next_request.url)
             return _body(r)
     except httpx.HTTPError as exc:
-        raise PhotoUnavailable(f"Twilio 暂时无法取回彩信媒体：{exc}，稍后再试", transient=True) from exc
+        raise Unavailable(f"Twilio 暂时无法取回彩信媒体：{exc}，稍后再试", transient=True) from exc
 
 
 def _body(r: httpx.Response) -> bytes:
     if r.status_code == 404:
-        raise PhotoUnavailable("Twilio 已没有这条彩信的媒体（可能已被删除）")
+        raise Unavailable("Twilio 已没有这条彩信的媒体（可能已被删除）")
     if r.status_code != 200:
-        raise PhotoUnavailable(f"Twilio 返回 HTTP {r.status_code}，稍后再试", transient=r.status_code >= 500)
+        raise Unavailable(f"Twilio 返回 HTTP {r.status_code}，稍后再试", transient=r.status_code >= 500)
     if len(r.content) > MAX_PHOTO_BYTES:
-        raise PhotoUnavailable(f"文件超过 {MAX_PHOTO_BYTES // 1024 // 1024} MB")
+        raise Unavailable(f"文件超过 {MAX_PHOTO_BYTES // 1024 // 1024} MB")
     return r.content
 
 
-def fetch_photos(message_ids: list[int]) -> int:
+def fetch_media(message_ids: list[int]) -> int:
     """The job: fetch the photos and voice messages of these messages that are not kept yet, for
     about FETCH_SLICE seconds (the rest in a new job). A provider that is down ends the job: what
     is left is fetched when staff open it, and the worker's other queues do not wait on it."""
@@ -195,7 +195,7 @@ def fetch_photos(message_ids: list[int]) -> int:
             try:
                 fetch(ctx, ref, field)
                 done += 1
-            except PhotoUnavailable as exc:      # kept in the message: fetched when the case is opened
+            except Unavailable as exc:      # kept in the message: fetched when the case is opened
                 log.warning("%s %s of message %s not fetched: %s", field, ref, message_id, exc)
                 if exc.transient:
                     return done
@@ -209,7 +209,7 @@ def enqueue(ctx, message_ids: list[int]) -> None:
         return
     from intake.queue import MEDIA
     try:
-        Queue(MEDIA, connection=ctx.redis).enqueue("intake.media.fetch_photos", message_ids,
+        Queue(MEDIA, connection=ctx.redis).enqueue("intake.media.fetch_media", message_ids,
                                                    job_timeout=300, result_ttl=0, failure_ttl=86400)
     except redis.RedisError as exc:
         log.warning("Redis unavailable, photos of messages %s are fetched when viewed: %s", message_ids, exc)

@@ -94,7 +94,7 @@ def get_media(number: str, field: str, message_id: int, n: int):
         return error_response(404, "not_found", f"案卷 {number} 没有这个文件")
     try:
         return media_response(ctx, ref, field)
-    except media.PhotoUnavailable as exc:
+    except media.Unavailable as exc:
         return error_response(502, "media_unavailable", f"文件暂时无法取回：{exc}")
 
 

@@ -16,7 +16,7 @@ from sqlalchemy.orm import selectinload
 
 from intake import media, queue
 from intake.department import KINDS as DEPARTMENT_KINDS
-from intake.media import MAX_PHOTO_BYTES, PhotoUnavailable, image_kind
+from intake.media import MAX_PHOTO_BYTES, image_kind
 from intake.models import InboundMessage
 from tickets import lifecycle
 from tickets.lifecycle import IllegalTransition
@@ -225,7 +225,7 @@ def message_media(number: str, message_id: int, field: str, n: int):
         return _not_found(number)
     try:
         return media_response(ctx, ref, field)
-    except PhotoUnavailable as exc:
+    except media.Unavailable as exc:
         what = "照片" if field == "photos" else "语音"
         return render_template("ui/error.html", title=f"{what}暂时无法显示",
                                message=f"案卷 {number} 的这条{what}暂时无法显示：{exc}。文件编号已保存，不会丢失。"), 502

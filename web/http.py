@@ -60,7 +60,7 @@ def require_token(view):
 
 def media_response(ctx, ref: str, field: str = "photos"):
     """A message's photo or voice message: our copy of a Telegram or MMS file (fetched now if the
-    worker could not; media.PhotoUnavailable says why not), else a redirect to its link."""
+    worker could not; media.Unavailable says why not), else a redirect to its link."""
     if not media.fetchable(ctx.config, ref) and media.kept(ctx, ref, field) is None:
         if ref.startswith(("https://", "http://")):
             return redirect(ref)

@@ -227,7 +227,7 @@ def message_media(message_id: int, field: str, n: int):
         return render_template("ui/error.html", title="没有这个文件", message=f"消息 {message_id} 没有这个文件"), 404
     try:
         return media_response(ctx, ref, field)
-    except media.PhotoUnavailable as exc:
+    except media.Unavailable as exc:
         return render_template("ui/error.html", title="暂时无法显示",
                                message=f"消息 {message_id} 的这个文件暂时无法显示：{exc}。文件编号已保存，不会丢失。"), 502
 
