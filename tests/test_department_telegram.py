@@ -238,7 +238,8 @@ def test_a_photo_captioned_with_the_result_closes_the_loop_and_is_not_taken_for_
     staff = signed_in(app, "t_ver")
     page = staff.get(f"/cases/{number}").get_data(as_text=True)
     src = f"/cases/{number}/messages/{kept.id}/photos/0"
-    assert f'（部门回复）</span> <a href="{src}"><img class="thumb" src="{src}"' in page
+    assert "（部门回复，附照片，见处置照片）" in page
+    assert f'<h2>处置照片</h2><div class="photos"><a href="{src}"><img src="{src}" alt="部门回复照片 1"></a></div>' in page
     assert "市民发来的照片" not in page and "AgAD-after" not in page
     bot_api.files["AgAD-after"] = png()                  # the worker's fetch found nothing; now the page's does
     r = staff.get(src)
