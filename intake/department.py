@@ -13,8 +13,8 @@ department (a street office: the 属地街道办事处 entry), and only where th
 
 The case number may be written without its dash or after 案卷号; in Telegram the same words follow
 /accept, /done, /return or /extend, and a reply to our notice may leave the number out. A photo sent
-with the words stays with the message (the case page lists it as the department's reply); the photos
-a case keeps as files are uploaded in the console and the API.
+with the words stays with the message; intake.media fetches it and the case page shows it among the
+case's 处置照片.
 """
 from __future__ import annotations
 
