@@ -37,6 +37,8 @@ def test_a_voice_message_is_heard_by_an_operator_who_opens_the_case(ctx, app, cl
 
     make_staff(ctx)
     operator = signed_in(app, "t_op")
+    queue_page = operator.get("/operator/triage").get_data(as_text=True)
+    assert re.search(rf'<tr><td>{msg.id}</td>(?:(?!</tr>).)*<span class="tag">语音</span>', queue_page, re.S)
     page = operator.get(f"/operator/triage/{msg.id}").get_data(as_text=True)
     src = AUDIO.search(page).group(1)
     assert src == f"/operator/messages/{msg.id}/voice/0" and 'name="text"' in page
