@@ -4,6 +4,7 @@ and keeps it; when that failed, the page fetches it when staff open it. Nothing 
 """
 from __future__ import annotations
 
+import json
 import re
 
 from sqlalchemy import select
@@ -119,3 +120,27 @@ def test_a_bot_api_that_is_down_ends_the_fetch_job_and_the_page_fetches_later(ct
         number = s.get(Case, msg.case_id).number
     staff, src = photo_src(app, ctx, number)
     assert staff.get(src).data == png()                            # fetched when someone looks
+
+
+def test_fetch_media_keeps_what_the_worker_could_not(ctx, client, telegram, run_worker):
+    from click.testing import CliRunner
+
+    from cli import cli
+    telegram.files["AgACbackfill"] = png()
+    telegram.down = True
+    try:
+        post(client, message(10561, caption="东四北大街61号门口井盖丢了", photo=[
+            {"file_id": "AgACbackfill", "file_unique_id": "bf", "width": 1280, "height": 960}]))
+        run_worker()
+        down = CliRunner().invoke(cli, ["fetch-media", "--json"])
+    finally:
+        telegram.down = False
+    assert down.exit_code == 1 and json.loads(down.output.splitlines()[-1])["stopped_early"] is True
+    assert media.kept(ctx, "telegram:AgACbackfill") is None
+    up = CliRunner().invoke(cli, ["fetch-media", "--json"])
+    assert up.exit_code == 0, up.output
+    summary = json.loads(up.output.splitlines()[-1])
+    assert (summary["fetched"], summary["failed"]) == (1, 0)
+    assert media.kept(ctx, "telegram:AgACbackfill")[0].read_bytes() == png()
+    again = json.loads(CliRunner().invoke(cli, ["fetch-media", "--json"]).output.splitlines()[-1])
+    assert (again["fetched"], again["already_kept"]) == (0, 1)
