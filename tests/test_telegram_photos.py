@@ -144,3 +144,17 @@ def test_fetch_media_keeps_what_the_worker_could_not(ctx, client, telegram, run_
     assert media.kept(ctx, "telegram:AgACbackfill")[0].read_bytes() == png()
     again = json.loads(CliRunner().invoke(cli, ["fetch-media", "--json"]).output.splitlines()[-1])
     assert (again["fetched"], again["already_kept"]) == (0, 1)
+
+
+def test_a_photo_alone_is_shown_to_the_operator_who_describes_it(ctx, app, client, telegram, run_worker):
+    telegram.files["AgACalone"] = png()
+    post(client, message(10571, photo=[{"file_id": "AgACalone", "file_unique_id": "al", "width": 1280, "height": 960}]))
+    run_worker()
+    msg = stored(ctx, 10571)
+    assert msg.status == "triage", msg.reason
+    make_staff(ctx)
+    operator = signed_in(app, "t_op")
+    page = operator.get(f"/operator/triage/{msg.id}").get_data(as_text=True)
+    src = f"/operator/messages/{msg.id}/photos/0"
+    assert f'<img class="thumb" src="{src}" alt="市民照片 1">' in page and 'name="text"' in page
+    assert operator.get(src).data == png()
