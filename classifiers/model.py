@@ -28,7 +28,7 @@ import math
 import os
 import re
 from collections import Counter
-from itertools import repeat
+from operator import add
 from typing import TYPE_CHECKING, NamedTuple
 
 import json
@@ -45,6 +45,7 @@ FORMAT = "gridline-textmodel/2"   # 2: jieba without HMM, text normalised (textp
 MAX_CHARS = 3000            # a 10 kB paste is classified on its first 3000 characters
 MAX_WORDS = 10_000          # most frequent jieba words kept as features
 MAX_CHAR_GRAMS = 10_000     # most frequent character 1–2-grams kept as features
+MAX_TOKENS = 50_000         # tokens whose grams a process keeps (~320 B each: 16 MB at most; 12,000 Haikou orders have 18,000)
 FOLDS = 5
 CANDIDATES = (              # (C, class_weight), picked per data set by OOF accuracy
     (0.3, None),            # Haikou departments: rare labels are rare for a reason
@@ -299,6 +300,58 @@ class TextModel:
         self._conf_coef = [float(x) for x in self.conf_coef]      # Python floats: scalar maths
         self._intercept64 = self.intercept.astype(np.float64)
         self._conf_label = [float(x) + self.conf_bias for x in self.conf_label]
+        self._tokens: dict[str, tuple] = {}                       # token → _token_entry
+
+    def _ids(self, text: str, tokens: list[str]) -> tuple[list[int], list[int]]:
+        """The known feature ids of a prepared text: its words' and its character 1–2-grams'.
+
+        The grams are the tokens' own (kept per token, so a frequent word's grams are looked up
+        once per process) plus the bigram across each boundary between two tokens, a run of
+        whitespace between them counting as one space: the same grams as _char_grams(text) when
+        the tokens spell the text (tokenize drops only whitespace) and lower-casing it goes letter
+        by letter (no letter that grows, no final sigma). Any other text takes the plain way. The
+        same ids either way (tests/test_model.py)."""
+        get, cget = self._tokens.get, self._cget_shifted
+        n = len(text)
+        if "Σ" not in text and len(text.lower()) == n:
+            words: list[int] = []
+            chars: list[int] = []
+            last, pos = "", 0
+            for token in tokens:
+                if pos < n and text[pos].isspace():
+                    last, pos = self._space(text, pos, last, chars)
+                entry = get(token) or self._token_entry(token)
+                if entry[0] is not None:
+                    words.append(entry[0])
+                chars += entry[1]
+                if last and entry[2] and (b := cget(last + entry[2])) is not None:
+                    chars.append(b)
+                last, pos = entry[3] or last, pos + len(token)
+            if pos < n and text[pos].isspace():
+                last, pos = self._space(text, pos, last, chars)
+            if pos == n:
+                return words, chars
+        wget = self._wget
+        return ([i for i in map(wget, map(str.lower, tokens)) if i is not None],   # no punctuation in the vocabulary
+                [i for i in map(cget, _char_grams(text)) if i is not None])
+
+    def _space(self, text: str, pos: int, last: str, chars: list[int]) -> tuple[str, int]:
+        """Past a run of whitespace at `pos`: one space, and the bigram it ends (as _char_grams)."""
+        while pos < len(text) and text[pos].isspace():
+            pos += 1
+        if last and (b := self._cget_shifted(last + " ")) is not None:
+            chars.append(b)
+        return " ", pos
+
+    def _token_entry(self, token: str) -> tuple:
+        """(word id, the ids of the token's own grams, its first and last letter), lower-cased."""
+        low = token.lower()
+        entry = (self._wget(low), [i for i in map(self._cget_shifted, [*low, *map(add, low, low[1:])]) if i is not None],
+                 low[:1], low[-1:])
+        if len(self._tokens) >= MAX_TOKENS:          # numbers and plates are endless: start again
+            self._tokens.clear()
+        self._tokens[token] = entry
+        return entry
 
     def vector(self, text: str, tokens: list[str] | None = None) -> Vector:
         """The tf-idf features of one prepared text (classifiers.textprep; its jieba words if the
@@ -307,11 +360,8 @@ class TextModel:
         (between jieba's calls, each numpy call also slows the interpreter around it)."""
         if self._idf is None:
             self._lookups()
-        tokens = tokenize(text) if tokens is None else tokens
-        words = Counter(map(self._wget, map(str.lower, tokens)))   # no punctuation in the vocabulary
-        words.pop(None, None)
-        chars = Counter(map(self._cget_shifted, _char_grams(text)))
-        chars.pop(None, None)
+        word_ids, char_ids = self._ids(text, tokenize(text) if tokens is None else tokens)
+        words, chars = Counter(word_ids), Counter(char_ids)
         if not words and not chars:
             return Vector(np.zeros(0, np.int64), np.zeros(0, np.float32), 0)
         idf, log = self._idf_list, math.log
@@ -331,14 +381,13 @@ class TextModel:
         import scipy.sparse as sp
         if self._idf is None:
             self._lookups()
-        wget, cget, missing = self._wget, self._cget_shifted, repeat(-1)
         ids: list[int] = []
         lengths: list[int] = []
         for r, text in enumerate(texts):
-            before = len(ids)
-            ids += map(wget, map(str.lower, tokenize(text) if tokens is None else tokens[r]), missing)
-            ids += map(cget, _char_grams(text), missing)
-            lengths.append(len(ids) - before)
+            word_ids, char_ids = self._ids(text, tokenize(text) if tokens is None else tokens[r])
+            ids += word_ids
+            ids += char_ids
+            lengths.append(len(word_ids) + len(char_ids))
         n_cols = len(self._idf)
         cols = np.array(ids, dtype=np.int64)
         rows = np.repeat(np.arange(len(texts), dtype=np.int64), lengths)

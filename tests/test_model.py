@@ -184,3 +184,21 @@ def test_probabilities_add_up_to_one_even_when_the_top_label_is_nearly_certain(m
         one = sharp.calibrated(sharp.vector(text))
         assert abs(one.sum() - 1.0) < 1e-6 and abs(row.sum() - 1.0) < 1e-6
         assert np.allclose(one, row, rtol=1e-4, atol=1e-9)
+
+
+@pytest.mark.parametrize("text", [
+    "东四北大街18号门口井盖丢了，晚上很危险", "KTV噪音 ABC 到凌晨", "路燈壞了", "A座B1层电梯坏了",
+    "İstanbul路灯", "ΣΑΣ井盖", "😀井盖😀", "井盖" * 300, "   井盖  \t丢了 ", "ｌｏｌ井盖", "12345678901", "a",
+])
+def test_the_token_shortcut_finds_the_same_features_as_the_plain_grams(model, text):
+    """Each token's grams are kept for the next message (TextModel._ids): the features must be
+    those of the text's own words and character n-grams, whatever the text."""
+    from classifiers.model import _char_grams, _clean
+    from classifiers.tokenizer import tokenize
+    text = _clean(text)
+    tokens = tokenize(text)
+    model.vector(text, tokens)                     # the lookups, and each token's grams kept once
+    words, chars = model._ids(text, tokens)
+    expected_words = [i for i in map(model._wget, map(str.lower, tokens)) if i is not None]
+    expected_chars = [i for i in map(model._cget_shifted, _char_grams(text)) if i is not None]
+    assert (sorted(words), sorted(chars)) == (sorted(expected_words), sorted(expected_chars))
