@@ -24,7 +24,7 @@ from tickets.models import Case, Department
 from tickets.service import NOTE_REQUIRED, act
 from web import access
 from web.auth import roles_required
-from web.http import media_response
+from web.http import media_page
 from web.models import CasePhoto
 
 try:
@@ -223,9 +223,4 @@ def message_media(number: str, message_id: int, field: str, n: int):
         ref = media.message_ref(s, case.id, message_id, n, field) if case is not None else None
     if ref is None:
         return _not_found(number)
-    try:
-        return media_response(ctx, ref, field)
-    except media.Unavailable as exc:
-        what = "照片" if field == "photos" else "语音"
-        return render_template("ui/error.html", title=f"{what}暂时无法显示",
-                               message=f"案卷 {number} 的这条{what}暂时无法显示：{exc}。文件编号已保存，不会丢失。"), 502
+    return media_page(ctx, ref, field, f"案卷 {number} ")

@@ -8,7 +8,7 @@ import hmac
 import json
 from functools import wraps
 
-from flask import current_app, jsonify, redirect, request, send_file
+from flask import current_app, jsonify, redirect, render_template, request, send_file
 
 from intake import media
 
@@ -68,3 +68,14 @@ def media_response(ctx, ref: str, field: str = "photos"):
     response = send_file(path, mimetype=ctype, max_age=3600)
     response.headers["X-Content-Type-Options"] = "nosniff"
     return response
+
+
+def media_page(ctx, ref: str, field: str, whose: str):
+    """`media_response` for the consoles: when the file cannot be fetched now, a 502 page that
+    says why and that nothing is lost (`whose`: 案卷 … or 消息 …). The API answers JSON instead."""
+    try:
+        return media_response(ctx, ref, field)
+    except media.Unavailable as exc:
+        what = "照片" if field == "photos" else "语音"
+        return render_template("ui/error.html", title=f"{what}暂时无法显示",
+                               message=f"{whose}的这条{what}暂时无法显示：{exc}。文件编号已保存，不会丢失。"), 502

@@ -14,7 +14,7 @@ from intake.processing import analyse
 from tickets.models import Case, CaseReporter
 from web import access
 from web.auth import roles_required
-from web.http import media_response
+from web.http import media_page
 
 bp = Blueprint("operator", __name__)
 PHONE = re.compile(r"^\+?\d{5,20}$")
@@ -225,11 +225,7 @@ def message_media(message_id: int, field: str, n: int):
         ref = media.ref_of(msg.meta, field, n) if msg is not None else None
     if ref is None:
         return render_template("ui/error.html", title="没有这个文件", message=f"消息 {message_id} 没有这个文件"), 404
-    try:
-        return media_response(ctx, ref, field)
-    except media.Unavailable as exc:
-        return render_template("ui/error.html", title="暂时无法显示",
-                               message=f"消息 {message_id} 的这个文件暂时无法显示：{exc}。文件编号已保存，不会丢失。"), 502
+    return media_page(ctx, ref, field, f"消息 {message_id} ")
 
 
 @bp.get("/search")
