@@ -128,7 +128,10 @@ def signed(channel: str, sender: str, meta: dict) -> tuple[str, str, str]:
 def confirmation(ctx, case, command: Command, who: str) -> str:
     """What the department reads once its command is recorded: the case, and what happens next."""
     fields = {**message_fields(case, make_env(tz=ctx.config.timezone)), "note": command.note, "extra": command.extra}
-    return ctx.templates.render(REPLIED[command.action], who=who, **fields)
+    text = ctx.templates.render(REPLIED[command.action], who=who, **fields)
+    last = case.events[-1] if command.action == "resolve" and case.events else None
+    warnings = (last.data or {}).get("reply_check", []) if last is not None and last.action == "resolve" else []
+    return text + (f"提示：{'；'.join(warnings)}。" if warnings else "")
 
 
 def refusal(ctx, command: Command, reason: str) -> str:

@@ -60,7 +60,7 @@ def test_not_filed_needs_a_reason_and_ends_the_case(ctx):
 def test_the_department_never_closes_and_only_the_centre_verifies(ctx):
     with ctx.db.session() as s:
         case = open_at(ctx, s, at(2026, 11, 23, 9, 0))
-        act_at(ctx, s, case, "resolve", "department", at(2026, 11, 23, 10, 0), note="已处理")
+        act_at(ctx, s, case, "resolve", "department", at(2026, 11, 23, 10, 0), note="垃圾已清运")
         assert allowed_actions("handled", "department", case) == []
         with pytest.raises(IllegalTransition) as exc:
             act_at(ctx, s, case, "close", "department", at(2026, 11, 23, 10, 5))
@@ -253,7 +253,7 @@ def test_every_transition_appends_and_nothing_is_rewritten(ctx):
         s.commit()
         before = [(e.id, e.action, e.at) for e in case.events]
         act_at(ctx, s, case, "accept", "department", at(2026, 11, 23, 9, 5))
-        act_at(ctx, s, case, "resolve", "department", at(2026, 11, 23, 9, 6), note="好了")
+        act_at(ctx, s, case, "resolve", "department", at(2026, 11, 23, 9, 6), note="垃圾已清运")
         s.commit()
         after = s.execute(select(CaseEvent.id, CaseEvent.action, CaseEvent.at).where(CaseEvent.case_id == case.id)
                           .order_by(CaseEvent.id)).all()

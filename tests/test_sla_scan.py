@@ -100,7 +100,7 @@ def test_every_escalation_step_along_the_chain(ctx):
         assert [ev.data["to"] for ev in escalations] == [f"{dep}负责人", *chain]
         phones = [ctx.rules.departments[name].phone for name in chain]
         assert [to for kind, to in sms(s) if kind == "escalate"] == [head, *phones]
-        act_at(ctx, s, case, "resolve", "department", at(2026, 11, 30, 12, 0), note="已处理")
+        act_at(ctx, s, case, "resolve", "department", at(2026, 11, 30, 12, 0), note="垃圾已清运")
         assert case.next_check_at is None
         assert sla_scan.scan(s, e, now=at(2026, 12, 10, 11, 0)) == {}
 

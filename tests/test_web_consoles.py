@@ -216,8 +216,8 @@ def test_the_centre_presses_a_case_and_the_department_sees_it_in_its_queue(app, 
     dept, chief = signed_in(app, "t_sanit"), signed_in(app, "t_chief")
     assert 'data-action="supervise"' not in dept.get(f"/cases/{number}").get_data(as_text=True)
     assert 'data-action="supervise"' in chief.get(f"/cases/{number}").get_data(as_text=True)
-    assert act(chief, number, "supervise", "").status_code == 302          # no note: refused, said why
-    assert "督办须写明督办要求" in chief.get(f"/cases/{number}").get_data(as_text=True)
+    r = act(chief, number, "supervise", "")                                # no note: refused, said why
+    assert r.status_code == 422 and "督办须写明督办要求" in r.get_data(as_text=True)
     assert act(chief, number, "supervise", "群众反映强烈，请今天处理").status_code == 302
     assert "督办1次" in dept.get("/dept").get_data(as_text=True)
     page = dept.get(f"/cases/{number}").get_data(as_text=True)
@@ -247,8 +247,8 @@ def test_department_accepts_extends_and_resolves_with_photos(app, ctx, client, a
     assert act(dept, number, "accept").status_code == 302
     assert case_status(ctx, number) == "accepted"
     # An extension needs a reason; with one it waits for the centre's approval.
-    act(dept, number, "request_extension", "", extra="1工作日")
-    assert "须说明理由" in dept.get(f"/cases/{number}").get_data(as_text=True)
+    r = act(dept, number, "request_extension", "", extra="1工作日")
+    assert r.status_code == 422 and "须说明理由" in r.get_data(as_text=True)
     act(dept, number, "request_extension", "需要协调清运车辆", extra="1工作日")
     disp = signed_in(app, "t_disp")
     assert number in disp.get("/centre?tab=extension").get_data(as_text=True)

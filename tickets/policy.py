@@ -10,6 +10,7 @@ from pathlib import Path
 
 import yaml
 
+from tickets.reply_check import ReplyRules
 from tickets.sla import parse_limit
 
 DEFAULT_PATH = Path(__file__).resolve().parent.parent / "data" / "lifecycle.yaml"
@@ -65,6 +66,7 @@ class Policy:
     dispatch_within: Span = Span(0.25, False)
     urgent_file_within: Span = Span(5 / 60, False)
     urgent_dispatch_within: Span = Span(5 / 60, False)
+    reply: ReplyRules = ReplyRules()       # checks on the result note the citizen reads (tickets.reply_check)
 
     def remind_span(self, urgent_clock: bool) -> Span:
         return self.urgent_remind_every if urgent_clock else self.remind_every
@@ -118,7 +120,23 @@ def load(path: str | Path | None = None) -> Policy:
     messages = dict(DEFAULT_MESSAGES)
     messages.update({k: str(v) for k, v in (data.get("messages") or {}).items() if k in DEFAULT_MESSAGES})
     kw["messages"] = messages
+    kw["reply"] = _reply_rules(data.get("reply_check") or {}, f"{path}: reply_check")
     return Policy(**kw)
+
+
+def _reply_rules(data: dict, key: str) -> ReplyRules:
+    base, kw = ReplyRules(), {}
+    for name in ("generic", "improper"):
+        if name in data:
+            words = data[name]
+            if not isinstance(words, list) or not all(isinstance(w, str) and w.strip() for w in words):
+                raise PolicyError(f"{key}.{name} 应为词语列表（每项一个非空词语）")
+            kw[name] = tuple(w.strip().lower() for w in words)
+    n = data.get("min_substance", base.min_substance)
+    if not isinstance(n, int) or isinstance(n, bool) or not 0 <= n <= 50:
+        raise PolicyError(f"{key}.min_substance 应为 0 到 50 的整数，而不是 {n!r}")
+    kw["min_substance"] = n
+    return ReplyRules(**kw)
 
 
 def _wall(span: Span, key: str) -> Span:

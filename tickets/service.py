@@ -13,7 +13,7 @@ from sqlalchemy import bindparam, func, inspect, select
 from notify import outbox
 from notify.models import OutboundMessage
 from store.db import utcnow
-from tickets import clock, deadline
+from tickets import clock, deadline, reply_check
 from tickets.deadline import Env, make_env
 from tickets.duplicates import neighbour_cells, similarity
 from tickets.lifecycle import OPEN, STATUS_LABELS, IllegalTransition, joined_reporters, next_status
@@ -236,11 +236,17 @@ def act(session, case: Case, action: str, actor: str, role: str, note: str = "",
     if action in NOTE_REQUIRED and not note.strip():
         raise BadAction(NOTE_REQUIRED[action])
     from_status = case.status
+    extra = {}
+    if action == "resolve":             # the note becomes the citizen's result SMS
+        findings = reply_check.check(note, case.category_name, case.decided_by, env.policy.reply)
+        if reply_check.blocking(findings):
+            raise BadAction("；".join(f.message for f in reply_check.blocking(findings)))
+        if findings:
+            extra["reply_check"] = [f.message for f in findings]
     if action == "dispatch":
         return _dispatch(session, case, env, now, actor, from_status, note, data.get("department"))
     if action == "split":
         return _split(session, case, env, now, actor, note, data)
-    extra = {}
     if action == "request_extension":
         extra = _extension_amount(case, data, required=True)
         case.extension_request = {**extra, "by": actor, "at": clock.iso_local(now, env.tz), "note": note}
@@ -439,5 +445,7 @@ def case_as_dict(case: Case, tz: str) -> dict:
                 "extension_request": case.extension_request},
         "reporters": len(case.reporters),
         "events": [{"at": clock.iso_local(e.at, tz), "actor": e.actor, "action": e.action,
-                    "from": e.from_status, "to": e.to_status, "note": e.note} for e in case.events],
+                    "from": e.from_status, "to": e.to_status, "note": e.note,
+                    **({"reply_check": e.data["reply_check"]} if e.data and "reply_check" in e.data else {})}
+                   for e in case.events],
     }

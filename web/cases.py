@@ -40,7 +40,8 @@ EXTENSIONS_WORKING = ["4工作时", "1工作日", "2工作日", "3工作日", "5
 EXTENSIONS_CLOCK = ["2小时", "6小时", "12小时", "1天", "2天"]
 # Event data worth showing; anything else (phones of joined reporters, raw texts) stays out.
 EVENT_FIELDS = {"department": "部门", "time_limit": "时限", "extra": "延长", "paused_hours": "挂账小时",
-                "new_case": "拆分为", "split_from": "拆分自", "similarity": "相似度", "answer": "评价", "step": "级别"}
+                "new_case": "拆分为", "split_from": "拆分自", "similarity": "相似度", "answer": "评价", "step": "级别",
+                "reply_check": "办结说明提示"}
 PHONE_LIKE = re.compile(r"^\+?\d{7,20}$")
 
 
@@ -72,12 +73,26 @@ def actor_label(actor: str, case_id: int) -> str:
 
 
 def event_details(ev) -> list[tuple[str, str]]:
-    return [(label, str(ev.data[key])) for key, label in EVENT_FIELDS.items() if ev.data and key in ev.data]
+    return [(label, "；".join(map(str, v)) if isinstance(v := ev.data[key], list) else str(v))
+            for key, label in EVENT_FIELDS.items() if ev.data and key in ev.data]
+
+
+def reply_warnings(case: Case) -> list[str]:
+    """What tickets.reply_check found in the note of the case's last 办结, while it waits for 核查."""
+    if case.status != "handled":
+        return []
+    last = next((e for e in reversed(case.events) if e.action == "resolve"), None)
+    return list((last.data or {}).get("reply_check", [])) if last is not None else []
 
 
 @bp.get("/cases/<number>")
 @roles_required(*STAFF)
 def show(number: str):
+    return _page(number)
+
+
+def _page(number: str, draft: tuple[str, str] | None = None):
+    """The case page; `draft`: (action, note) typed into a form that was refused, shown again."""
     ctx = _ctx()
     with ctx.db.session() as s:
         case = _load(s, number)
@@ -98,7 +113,8 @@ def show(number: str):
             citizen_photos=citizen_photos, department_kinds=DEPARTMENT_KINDS,
             actions=allowed(case), departments=departments, event_details=event_details,
             actor_label=actor_label, extensions=EXTENSIONS_WORKING if working else EXTENSIONS_CLOCK,
-            joined=lifecycle.joined_reporters(case), note_required=set(NOTE_REQUIRED))
+            joined=lifecycle.joined_reporters(case), note_required={*NOTE_REQUIRED, "resolve"},
+            reply_warnings=reply_warnings(case), draft=draft)
 
 
 def _photos(files) -> tuple[list[tuple[bytes, str, str]], str]:
@@ -159,7 +175,8 @@ def act_on(number: str):
         except (BadAction, ValueError) as exc:
             s.rollback()
             flash(str(exc), "error")
-            return redirect(url_for("cases.show", number=number))
+            return _page(number, draft=(action, note)), 422     # what was typed stays in the form
+        warnings = (case.events[-1].data or {}).get("reply_check", []) if action == "resolve" else []
         if action == "split":  # the split reporter's message now belongs to the new case (as the API does)
             split = case.events[-1].data
             if split.get("message_id") is not None and (msg := s.get(InboundMessage, split["message_id"])):
@@ -173,7 +190,8 @@ def act_on(number: str):
             raise
     queue.kick(ctx, queue.NOTIFY)
     from web.present import action_label
-    flash(f"已{action_label(action)}：案卷 {number}")
+    flash(f"已{action_label(action)}：案卷 {number}" + (f"。提示：{'；'.join(warnings)}" if warnings else ""),
+          "warn" if warnings else "message")
     if current_user.role == "department" and action == "return":
         return redirect(url_for("dept.queue"))
     return redirect(url_for("cases.show", number=number))

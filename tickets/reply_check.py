@@ -1,0 +1,94 @@
+"""The department's result note, checked before it can become the citizen's result SMS.
+
+The note a department writes when it reports a case done (办结) is what the citizen reads: the
+result SMS says 已办结：<note>. The complaint 12345 centres hear most about replies is that they
+say nothing (“已处理”) or answer something else than what was asked (答非所问), and sometimes in
+words no citizen should get. A command centre's verifier reads every note; these checks make the
+obvious cases impossible and point the verifier at the doubtful ones. Rules, not a model: a
+department is told exactly which word was the problem.
+
+- Blocking (the note is refused, the case stays where it was, the department is told why): an
+  empty note, one with nothing but set phrases (已处理, 已办结, 好了, ok …), an improper phrase
+  (没事找事, 无理取闹 …), or an ID card number (the SMS goes to the citizen).
+- Warnings (the note is accepted; the verifier sees them on the case and in its history): the
+  note names nothing of the problem — neither the category nor a word that decided it — or it
+  holds a mobile number (perhaps the department's own, for the citizen to call).
+
+The word lists are data/lifecycle.yaml `reply_check` (tickets.policy), so a city can add its own.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+DEFAULT_GENERIC = (
+    "已经", "已", "处理完毕", "处理完成", "处理好了", "处理", "办结", "完结", "解决", "落实", "完成", "完毕",
+    "结束", "好了", "好的", "可以", "收到", "同意", "ok", "done", "谢谢", "情况属实", "属实", "现场",
+)
+DEFAULT_IMPROPER = (
+    "没事找事", "无理取闹", "瞎反映", "乱反映", "别再打", "不要再打", "爱找谁找谁", "自己解决", "自行解决",
+    "关你什么事", "神经病", "刁民", "活该", "滚蛋", "少管闲事", "吃饱了撑",
+)
+_ID_CARD = re.compile(r"(?<!\d)\d{17}[\dXx](?!\d)")
+_MOBILE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
+_NOT_TEXT = re.compile(r"[\W_]+")
+_HAN = re.compile(r"[\u4e00-\u9fff]")
+
+
+@dataclass(frozen=True)
+class ReplyRules:
+    generic: tuple = DEFAULT_GENERIC       # set phrases that say nothing by themselves
+    improper: tuple = DEFAULT_IMPROPER     # never sent to a citizen
+    min_substance: int = 2                 # characters left once the set phrases are taken out
+
+
+@dataclass(frozen=True)
+class Finding:
+    kind: str          # empty, generic, improper, id_card, off_topic, mobile
+    message: str       # Chinese, for the department and the verifier
+    blocking: bool
+
+
+def check(note: str, category_name: str | None = None, decided_by=(), rules: ReplyRules = ReplyRules()) -> list[Finding]:
+    """What is wrong with `note` as a result the citizen will read; blocking findings first."""
+    text = (note or "").strip()
+    if not text:
+        return [Finding("empty", "办结须写明处理结果（做了什么、现在怎样），结果会以短信告知市民", True)]
+    low = text.lower()
+    out: list[Finding] = []
+    improper = [w for w in rules.improper if w in low]
+    if improper:
+        out.append(Finding("improper", f"办结说明含有不当用语“{'”“'.join(improper)}”，请修改后再提交", True))
+    if _ID_CARD.search(text):
+        out.append(Finding("id_card", "办结说明含有身份证号，结果会以短信发给市民，请删去", True))
+    substance = _NOT_TEXT.sub("", low)
+    for phrase in sorted(rules.generic, key=len, reverse=True):   # 处理完毕 before 处理
+        substance = substance.replace(phrase, "")
+    if len(substance) < rules.min_substance:
+        out.append(Finding("generic", f"办结说明“{text[:20]}”只是套话，市民看不出做了什么；"
+                                      "请写明处理结果，例如“已补装井盖，恢复通行”", True))
+    if not out:
+        terms = _terms(category_name, decided_by)
+        if terms and not any(g in low for g in _grams(terms)):
+            out.append(Finding("off_topic", f"办结说明没有提到所反映的问题（{'、'.join(terms[:3])}），"
+                                            "请核查是否答非所问", False))
+        if _MOBILE.search(text):
+            out.append(Finding("mobile", "办结说明含有手机号，将随结果短信发给市民，请确认可以告知", False))
+    return out
+
+
+def blocking(findings: list[Finding]) -> list[Finding]:
+    return [f for f in findings if f.blocking]
+
+
+def _terms(category_name: str | None, decided_by) -> list[str]:
+    """The problem in a few words: the deciding words of two or more Chinese characters, then the
+    category's name (its parts split at 、 and /)."""
+    words = [w for w in (decided_by or []) if isinstance(w, str) and len(_HAN.findall(w)) >= 2]
+    words += [p for p in re.split(r"[、/（）()]", category_name or "") if len(_HAN.findall(p)) >= 2]
+    return list(dict.fromkeys(words))
+
+
+def _grams(terms: list[str]) -> set[str]:
+    """Two-character pieces of the terms: 补装了新的井盖 names 井盖缺失 through 井盖."""
+    return {t[i:i + 2] for t in terms for i in range(len(t) - 1) if _HAN.match(t[i]) and _HAN.match(t[i + 1])}
