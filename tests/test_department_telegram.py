@@ -193,6 +193,7 @@ def test_a_slash_command_returns_or_asks_for_time_and_says_what_happens_next(ctx
 
 @pytest.mark.parametrize("text, chat, reason", [
     ("办结 {number}", GROUP, "办结须写明处理结果"),                                    # no result to tell the citizen
+    ("办结 {number} 已处理", GROUP, "只是套话"),                                        # nothing the citizen could read
     ("延期 {number} 等配件", GROUP, "延期须写明时长和理由"),                           # no time asked for
     ("办结 {number} 已处理", OTHER_GROUP, "本会话不是该案卷承办部门的会话，不能办结"),
     ("/done 20991231-000001 已处理", GROUP, "本会话不是该案卷承办部门的会话，不能办结"),  # no such case

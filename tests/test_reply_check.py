@@ -35,6 +35,16 @@ def test_each_note_gets_the_finding_a_verifier_would_give(note, kinds):
     assert all(f.message for f in findings)
 
 
+@pytest.mark.parametrize("note, category, words, big_class, kinds", [
+    ("已清运完毕，现场已冲洗", "暴露垃圾", ["暴露垃圾"], "市容环境类", []),    # what one does about rubbish
+    ("已清运", CATEGORY, WORDS, "市政公用设施类", ["off_topic"]),             # …but not about a manhole
+    ("已修好", CATEGORY, WORDS, "市政公用设施类", []),
+    ("已劝离", "占道经营", ["烧烤摊"], "街面秩序类", []),
+])
+def test_a_remedy_of_the_problems_kind_answers_it_without_naming_it(note, category, words, big_class, kinds):
+    assert [f.kind for f in check(note, category, words, big_class=big_class)] == kinds
+
+
 def test_the_word_lists_are_the_citys(tmp_path):
     path = tmp_path / "lifecycle.yaml"
     path.write_text("reply_check:\n  generic: [已处理, 已修好]\n  improper: [不归我管]\n  min_substance: 2\n", encoding="utf-8")
@@ -45,6 +55,9 @@ def test_the_word_lists_are_the_citys(tmp_path):
     assert policy.load(tmp_path / "missing.yaml").reply == ReplyRules()
     path.write_text("reply_check:\n  improper: 不归我管\n", encoding="utf-8")
     with pytest.raises(policy.PolicyError, match="reply_check.improper"):
+        policy.load(path)
+    path.write_text("reply_check:\n  remedies: {市容环境类: 清运}\n", encoding="utf-8")
+    with pytest.raises(policy.PolicyError, match="reply_check.remedies"):
         policy.load(path)
 
 
@@ -68,7 +81,7 @@ def test_an_off_topic_note_goes_through_flagged_for_the_verifier_and_reaches_the
     number = report(client, auth, run_worker, MANHOLE, "reply-2")
     handles(ctx, "t_street", number)
     street = signed_in(app, "t_street")
-    r = act(street, number, "resolve", "已修好")
+    r = act(street, number, "resolve", "已清运")                 # a rubbish remedy, on a manhole
     assert r.status_code == 302 and case_status(ctx, number) == "handled"
     assert "没有提到所反映的问题" in street.get(f"/cases/{number}").get_data(as_text=True)   # told at once
 
@@ -84,4 +97,4 @@ def test_an_off_topic_note_goes_through_flagged_for_the_verifier_and_reaches_the
         assert s.scalar(select(Case.status).where(Case.number == number)) == "closed"
     results = [m for m in client.get("/api/outbox?to=%2B8613911112222", headers=auth).get_json()["messages"]
                if m["kind"] == "result"]
-    assert results and "已办结：已修好" in results[-1]["text"]
+    assert results and "已办结：已清运" in results[-1]["text"]

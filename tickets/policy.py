@@ -132,6 +132,12 @@ def _reply_rules(data: dict, key: str) -> ReplyRules:
             if not isinstance(words, list) or not all(isinstance(w, str) and w.strip() for w in words):
                 raise PolicyError(f"{key}.{name} 应为词语列表（每项一个非空词语）")
             kw[name] = tuple(w.strip().lower() for w in words)
+    if "remedies" in data:
+        remedies = data["remedies"]
+        if not isinstance(remedies, dict) or not all(
+                isinstance(v, list) and all(isinstance(w, str) and w.strip() for w in v) for v in remedies.values()):
+            raise PolicyError(f"{key}.remedies 应为“大类: [词语, …]”")
+        kw["remedies"] = {str(k): tuple(w.strip().lower() for w in v) for k, v in remedies.items()}
     n = data.get("min_substance", base.min_substance)
     if not isinstance(n, int) or isinstance(n, bool) or not 0 <= n <= 50:
         raise PolicyError(f"{key}.min_substance 应为 0 到 50 的整数，而不是 {n!r}")

@@ -11,15 +11,16 @@ department is told exactly which word was the problem.
   empty note, one with nothing but set phrases (已处理, 已办结, 好了, ok …), an improper phrase
   (没事找事, 无理取闹 …), or an ID card number (the SMS goes to the citizen).
 - Warnings (the note is accepted; the verifier sees them on the case and in its history): the
-  note names nothing of the problem — neither the category nor a word that decided it — or it
-  holds a mobile number (perhaps the department's own, for the citizen to call).
+  note names nothing of the problem — neither the category, nor a word that decided it, nor a
+  remedy of the category's big class (清运 answers 暴露垃圾 without naming it; 已清运 on a 井盖缺失
+  is flagged) — or it holds a mobile number (perhaps the department's own, for the citizen to call).
 
 The word lists are data/lifecycle.yaml `reply_check` (tickets.policy), so a city can add its own.
 """
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 DEFAULT_GENERIC = (
     "已经", "已", "处理完毕", "处理完成", "处理好了", "处理", "办结", "完结", "解决", "落实", "完成", "完毕",
@@ -29,6 +30,17 @@ DEFAULT_IMPROPER = (
     "没事找事", "无理取闹", "瞎反映", "乱反映", "别再打", "不要再打", "爱找谁找谁", "自己解决", "自行解决",
     "关你什么事", "神经病", "刁民", "活该", "滚蛋", "少管闲事", "吃饱了撑",
 )
+DEFAULT_REMEDIES = {      # GB/T 47678.5 big class → what a department does about such a problem
+    "市政公用设施类": ("补装", "更换", "修复", "维修", "修好", "修理", "抢修", "加固", "疏通", "恢复", "复位", "加盖", "安装", "通电"),
+    "交通设施类": ("修复", "更换", "维修", "修好", "扶正", "安装", "恢复", "复位", "加固", "补装", "拖移", "挪走", "移走", "清理"),
+    "市容环卫设施类": ("清洗", "清掏", "维修", "修复", "修好", "更换", "补充", "补装", "保洁", "清运", "消毒"),
+    "园林绿化设施类": ("修剪", "补种", "扶正", "清理", "移除", "浇水", "修复", "更换", "加固"),
+    "其他管理部件类": ("修复", "更换", "维修", "修好", "补装", "安装"),
+    "市容环境类": ("清运", "清扫", "清理", "清除", "冲洗", "保洁", "消杀", "清洗", "打扫", "铲除", "覆盖"),
+    "宣传广告类": ("拆除", "清除", "覆盖", "撤除", "取下", "清理", "铲除"),
+    "施工管理类": ("停工", "整改", "覆盖", "围挡", "清理", "洒水", "降尘", "限期", "处罚", "罚款"),
+    "街面秩序类": ("劝离", "取缔", "暂扣", "教育", "整改", "清理", "驱离", "拖移", "规范", "处罚", "罚款"),
+}
 _ID_CARD = re.compile(r"(?<!\d)\d{17}[\dXx](?!\d)")
 _MOBILE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
 _NOT_TEXT = re.compile(r"[\W_]+")
@@ -40,6 +52,7 @@ class ReplyRules:
     generic: tuple = DEFAULT_GENERIC       # set phrases that say nothing by themselves
     improper: tuple = DEFAULT_IMPROPER     # never sent to a citizen
     min_substance: int = 2                 # characters left once the set phrases are taken out
+    remedies: dict = field(default_factory=lambda: dict(DEFAULT_REMEDIES))    # big class → words
 
 
 @dataclass(frozen=True)
@@ -49,8 +62,10 @@ class Finding:
     blocking: bool
 
 
-def check(note: str, category_name: str | None = None, decided_by=(), rules: ReplyRules = ReplyRules()) -> list[Finding]:
+def check(note: str, category_name: str | None = None, decided_by=(), rules: ReplyRules | None = None,
+          big_class: str | None = None) -> list[Finding]:
     """What is wrong with `note` as a result the citizen will read; blocking findings first."""
+    rules = rules or ReplyRules()
     text = (note or "").strip()
     if not text:
         return [Finding("empty", "办结须写明处理结果（做了什么、现在怎样），结果会以短信告知市民", True)]
@@ -69,7 +84,8 @@ def check(note: str, category_name: str | None = None, decided_by=(), rules: Rep
                                       "请写明处理结果，例如“已补装井盖，恢复通行”", True))
     if not out:
         terms = _terms(category_name, decided_by)
-        if terms and not any(g in low for g in _grams(terms)):
+        remedies = rules.remedies.get(big_class or "", ())
+        if terms and not any(g in low for g in _grams(terms)) and not any(w in low for w in remedies):
             out.append(Finding("off_topic", f"办结说明没有提到所反映的问题（{'、'.join(terms[:3])}），"
                                             "请核查是否答非所问", False))
         if _MOBILE.search(text):

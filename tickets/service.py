@@ -238,7 +238,8 @@ def act(session, case: Case, action: str, actor: str, role: str, note: str = "",
     from_status = case.status
     extra = {}
     if action == "resolve":             # the note becomes the citizen's result SMS
-        findings = reply_check.check(note, case.category_name, case.decided_by, env.policy.reply)
+        big = next((c.big_class for c in env.rules.categories if c.code == case.category_code), None) if env.rules else None
+        findings = reply_check.check(note, case.category_name, case.decided_by, env.policy.reply, big)
         if reply_check.blocking(findings):
             raise BadAction("；".join(f.message for f in reply_check.blocking(findings)))
         if findings:
