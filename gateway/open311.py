@@ -28,7 +28,7 @@ from werkzeug.exceptions import HTTPException
 from intake import service
 from intake.models import InboundMessage
 from store.db import utcnow
-from tickets import clock
+from tickets import clock, pii
 from tickets.lifecycle import STATUS_LABELS, TERMINAL
 from tickets.models import Case
 
@@ -336,9 +336,9 @@ def _request_dict(case: Case, media: dict[int, str]) -> dict:
     address = "，".join(x for x in (case.place, grid.community if grid else "", grid.street if grid else "") if x)
     return {
         "service_request_id": case.number, "status": "closed" if closed else "open",
-        "status_notes": f"{label}：{last.note}" if last and last.note else label,
+        "status_notes": f"{label}：{pii.redact(last.note)}" if last and last.note else label,   # a public feed
         "service_name": case.category_name, "service_code": case.category_code,
-        "description": case.description[:MAX_DESCRIPTION], "agency_responsible": case.department.name,
+        "description": pii.redact(case.description)[:MAX_DESCRIPTION], "agency_responsible": case.department.name,
         "service_notice": None if closed else f"处置时限 {case.time_limit}",
         "requested_datetime": _iso(case.created_at),
         "updated_datetime": _iso(updated),

@@ -22,6 +22,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from tickets import pii
+
 DEFAULT_GENERIC = (
     "已经", "已", "处理完毕", "处理完成", "处理好了", "处理", "办结", "完结", "解决", "落实", "完成", "完毕",
     "结束", "好了", "好的", "可以", "收到", "同意", "ok", "done", "谢谢", "情况属实", "属实", "现场",
@@ -41,8 +43,6 @@ DEFAULT_REMEDIES = {      # GB/T 47678.5 big class → what a department does ab
     "施工管理类": ("停工", "整改", "覆盖", "围挡", "清理", "洒水", "降尘", "限期", "处罚", "罚款"),
     "街面秩序类": ("劝离", "取缔", "暂扣", "教育", "整改", "清理", "驱离", "拖移", "规范", "处罚", "罚款"),
 }
-_ID_CARD = re.compile(r"(?<!\d)\d{17}[\dXx](?!\d)")
-_MOBILE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
 _NOT_TEXT = re.compile(r"[\W_]+")
 _HAN = re.compile(r"[\u4e00-\u9fff]")
 
@@ -74,7 +74,7 @@ def check(note: str, category_name: str | None = None, decided_by=(), rules: Rep
     improper = [w for w in rules.improper if w in low]
     if improper:
         out.append(Finding("improper", f"办结说明含有不当用语“{'”“'.join(improper)}”，请修改后再提交", True))
-    if _ID_CARD.search(text):
+    if pii.ID_CARD.search(text):
         out.append(Finding("id_card", "办结说明含有身份证号，结果会以短信发给市民，请删去", True))
     substance = _NOT_TEXT.sub("", low)
     for phrase in sorted(rules.generic, key=len, reverse=True):   # 处理完毕 before 处理
@@ -88,7 +88,7 @@ def check(note: str, category_name: str | None = None, decided_by=(), rules: Rep
         if terms and not any(g in low for g in _grams(terms)) and not any(w in low for w in remedies):
             out.append(Finding("off_topic", f"办结说明没有提到所反映的问题（{'、'.join(terms[:3])}），"
                                             "请核查是否答非所问", False))
-        if _MOBILE.search(text):
+        if pii.MOBILE.search(text):
             out.append(Finding("mobile", "办结说明含有手机号，将随结果短信发给市民，请确认可以告知", False))
     return out
 

@@ -13,7 +13,7 @@ from sqlalchemy import bindparam, func, inspect, select
 from notify import outbox
 from notify.models import OutboundMessage
 from store.db import utcnow
-from tickets import clock, deadline, reply_check
+from tickets import clock, deadline, pii, reply_check
 from tickets.deadline import Env, make_env
 from tickets.duplicates import neighbour_cells, similarity
 from tickets.lifecycle import OPEN, STATUS_LABELS, IllegalTransition, joined_reporters, next_status
@@ -313,7 +313,8 @@ def _dispatch(session, case: Case, env: Env, now, actor: str, from_status: str, 
     dep = case.department.name if case.department is not None else department
     _event(session, case, actor, "dispatch", from_status, "dispatched", note,
            {"department": dep, "time_limit": case.time_limit}, now)
-    text = case.description if len(case.description) <= EXCERPT else case.description[:EXCERPT] + "…"
+    words = pii.redact(case.description)     # the department reads the reporter's number masked too
+    text = words if len(words) <= EXCERPT else words[:EXCERPT] + "…"
     _notify_department(session, case, env, "dispatch", lambda c: f"dispatch:{c.number}:{c.clock_round}", now,
                        text=text)
     return case

@@ -8,6 +8,7 @@ from flask import current_app, g, has_request_context, request
 from flask_login import current_user
 from sqlalchemy import select
 
+from tickets import pii
 from tickets.models import Case
 from web.models import PhoneView
 
@@ -43,6 +44,16 @@ def show_phone(phone: str | None, case_id: int | None = None, message_id: int | 
         return mask_phone(phone)
     audit_view(phone, case_id, message_id)
     return phone
+
+
+def show_text(text: str | None, case_id: int | None = None, message_id: int | None = None) -> str:
+    """A citizen's words as the signed-in person may see them: the numbers written in them
+    (电话13800001111) masked like the reporter's, or whole and audited for an operator."""
+    if not text or not sees_phones():
+        return pii.redact(text)
+    for number in pii.numbers(text):
+        audit_view(number, case_id, message_id)
+    return text
 
 
 def audit_view(phone: str, case_id=None, message_id=None, username: str | None = None) -> None:
@@ -137,8 +148,14 @@ def api_may_see_message(session, msg) -> bool:
 
 
 def api_masked_case(body: dict) -> dict:
-    """Survey events name the citizen's number as actor: masked unless the caller may see numbers."""
+    """Survey events name the citizen's number as actor, and the description may hold numbers the
+    citizen wrote: masked unless the caller may see numbers (then audited)."""
     user = api_user()
+    if user is not None and not sees_phones(user):
+        body["description"] = pii.redact(body.get("description"))
+    else:
+        for number in pii.numbers(body.get("description")):
+            audit_view(number, username=None if user is not None else "api-token")
     for ev in body.get("events", []):
         if PHONE_LIKE.match(str(ev.get("actor") or "")):
             if user is not None and not sees_phones(user):
