@@ -177,6 +177,8 @@ from commands.cases import cases as cases_command  # noqa: E402
 cli.add_command(cases_command)
 from commands.media import fetch_media_command  # noqa: E402
 cli.add_command(fetch_media_command)
+from commands.privacy import anonymise_command  # noqa: E402
+cli.add_command(anonymise_command)
 from commands.classifier import evaluate_command, train_command  # noqa: E402
 cli.add_command(train_command)
 cli.add_command(evaluate_command)

@@ -62,11 +62,18 @@ class Config:
 
     def ensure_api_token(self) -> str:
         """GRIDLINE_API_TOKEN, else a token made once and kept in var/ so restarts keep it."""
-        if self.api_token:
-            return self.api_token
-        path = self.var_dir / "api_token"
+        if not self.api_token:
+            self.api_token = self._kept_secret("api_token")
+        return self.api_token
+
+    def pseudonym_key(self) -> bytes:
+        """GRIDLINE_PSEUDONYM_KEY, else one made once and kept in var/: the same number keeps its
+        pseudonym from one `gridline anonymise` run to the next (tickets.retention)."""
+        return (_env("GRIDLINE_PSEUDONYM_KEY") or self._kept_secret("pseudonym_key")).encode()
+
+    def _kept_secret(self, name: str) -> str:
+        path = self.var_dir / name
         if not path.exists():
             path.write_text(secrets.token_urlsafe(24))
             path.chmod(0o600)
-        self.api_token = path.read_text().strip()
-        return self.api_token
+        return path.read_text().strip()

@@ -8,7 +8,7 @@ from flask import current_app, g, has_request_context, request
 from flask_login import current_user
 from sqlalchemy import select
 
-from tickets import pii
+from tickets import pii, retention
 from tickets.models import Case
 from web.models import PhoneView
 
@@ -21,6 +21,8 @@ def mask_phone(phone: str | None) -> str:
     """+8613800000000 → 138****0000; anything shorter keeps only its last two characters."""
     if not phone:
         return ""
+    if phone.startswith(retention.PREFIX):
+        return "（已匿名）"
     digits = re.sub(r"\D", "", phone)
     if phone.startswith("+86") or (digits.startswith("86") and len(digits) == 13):
         digits = digits[2:]  # the national number is what people read
@@ -40,7 +42,7 @@ def show_phone(phone: str | None, case_id: int | None = None, message_id: int | 
     """The number as the signed-in person may see it; an unmasked view is audited."""
     if not phone:
         return ""
-    if not sees_phones():
+    if not sees_phones() or phone.startswith(retention.PREFIX):
         return mask_phone(phone)
     audit_view(phone, case_id, message_id)
     return phone

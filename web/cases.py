@@ -18,7 +18,7 @@ from intake import media, queue
 from intake.department import KINDS as DEPARTMENT_KINDS
 from intake.media import MAX_PHOTO_BYTES, image_kind
 from intake.models import InboundMessage
-from tickets import lifecycle
+from tickets import lifecycle, retention
 from tickets.lifecycle import IllegalTransition
 from tickets.models import Case, Department
 from tickets.service import NOTE_REQUIRED, act
@@ -68,7 +68,10 @@ def allowed(case: Case) -> list[str]:
 
 
 def actor_label(actor: str, case_id: int) -> str:
-    """Survey answers are recorded with the citizen's number as actor: mask it like any number."""
+    """Survey answers are recorded with the citizen's number as actor: mask it like any number
+    (or say it was forgotten: tickets.retention)."""
+    if (actor or "").startswith(retention.PREFIX):
+        return "市民" + access.mask_phone(actor)
     return access.show_phone(actor, case_id=case_id) if PHONE_LIKE.match(actor or "") else actor
 
 
