@@ -86,6 +86,9 @@ def test_an_off_topic_note_goes_through_flagged_for_the_verifier_and_reaches_the
     assert "没有提到所反映的问题" in street.get(f"/cases/{number}").get_data(as_text=True)   # told at once
 
     verifier = signed_in(app, "t_ver")
+    queue = verifier.get("/centre?tab=verify").get_data(as_text=True)
+    row = queue.split(f'data-number="{number}"')[1].split("</tr>")[0]
+    assert "办结说明待核" in row                                     # first thing in the verifier's queue
     page = verifier.get(f"/cases/{number}").get_data(as_text=True)
     assert 'id="reply-warnings"' in page and "井盖" in page.split('id="reply-warnings"')[1].split("</p>")[0]
     events = client.get(f"/api/cases/{number}", headers=auth).get_json()["events"]

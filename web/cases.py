@@ -22,7 +22,7 @@ from tickets import lifecycle, retention
 from tickets.lifecycle import IllegalTransition
 from tickets.models import Case, Department
 from tickets.service import NOTE_REQUIRED, act
-from web import access
+from web import access, present
 from web.auth import roles_required
 from web.http import media_page
 from web.models import CasePhoto
@@ -80,13 +80,6 @@ def event_details(ev) -> list[tuple[str, str]]:
             for key, label in EVENT_FIELDS.items() if ev.data and key in ev.data]
 
 
-def reply_warnings(case: Case) -> list[str]:
-    """What tickets.reply_check found in the note of the case's last 办结, while it waits for 核查."""
-    if case.status != "handled":
-        return []
-    last = next((e for e in reversed(case.events) if e.action == "resolve"), None)
-    return list((last.data or {}).get("reply_check", [])) if last is not None else []
-
 
 @bp.get("/cases/<number>")
 @roles_required(*STAFF)
@@ -117,7 +110,7 @@ def _page(number: str, draft: tuple[str, str] | None = None):
             actions=allowed(case), departments=departments, event_details=event_details,
             actor_label=actor_label, extensions=EXTENSIONS_WORKING if working else EXTENSIONS_CLOCK,
             joined=lifecycle.joined_reporters(case), note_required={*NOTE_REQUIRED, "resolve"},
-            reply_warnings=reply_warnings(case), draft=draft)
+            reply_warnings=present.reply_warnings(case), draft=draft)
 
 
 def _photos(files) -> tuple[list[tuple[bytes, str, str]], str]:

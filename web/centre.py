@@ -14,7 +14,7 @@ from tickets.models import Case, CaseEvent, CaseReporter, GridCell
 from tickets.service import supervised
 from web import charts, indicators, workload
 from web.auth import roles_required
-from web.present import status_label
+from web.present import reply_warnings, status_label
 
 bp = Blueprint("centre", __name__)
 CENTRE = ("dispatcher", "verifier", "supervisor", "admin")
@@ -63,6 +63,8 @@ def todo():
         loads = [selectinload(Case.grid), selectinload(Case.department)]
         if tab == "duplicates":  # only the clusters show reporters and joins; the badges count on their own
             loads += [selectinload(Case.reporters), selectinload(Case.events)]
+        if tab == "verify":      # the 办结 notes a verifier should read first (tickets.reply_check)
+            loads += [selectinload(Case.events)]
         cases = s.scalars(_tab_query(tab).options(*loads).limit(300)).all()
         clusters = []
         if tab == "duplicates":
@@ -70,7 +72,8 @@ def todo():
                 joins = [e for e in c.events if e.action == "join"]
                 clusters.append((c, joins))
         return render_template("ui/centre_todo.html", title="指挥中心", tabs=TABS, tab=tab, counts=counts,
-                               cases=cases, clusters=clusters, pressed=supervised(s, cases))
+                               cases=cases, clusters=clusters, pressed=supervised(s, cases),
+                               flagged={c.id: reply_warnings(c) for c in cases} if tab == "verify" else {})
 
 
 @bp.get("/centre/cases")

@@ -63,3 +63,11 @@ def light(case, ctx, now: datetime | None = None) -> dict:
         label = f"剩余 {_duration(env.elapsed(now, case.due_at, working))}{'（工作时间）' if working else ''}"
     return {"colour": colour, "label": label, "ratio": round(ratio, 3),
             "due_iso": clock.iso_local(case.due_at, tz)}
+
+
+def reply_warnings(case) -> list[str]:
+    """What tickets.reply_check found in the note of the case's last 办结, while it waits for 核查."""
+    if case.status != "handled":
+        return []
+    last = next((e for e in reversed(case.events) if e.action == "resolve"), None)
+    return list((last.data or {}).get("reply_check", [])) if last is not None else []
