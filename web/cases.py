@@ -80,7 +80,6 @@ def event_details(ev) -> list[tuple[str, str]]:
             for key, label in EVENT_FIELDS.items() if ev.data and key in ev.data]
 
 
-
 @bp.get("/cases/<number>")
 @roles_required(*STAFF)
 def show(number: str):
