@@ -17,6 +17,17 @@ def _env(name: str, default: str | None = None) -> str | None:
     return value if value not in (None, "") else default
 
 
+RETENTION_MIN_DAYS = 30   # a finished case stays whole this long at least: surveys, rework, appeals
+
+
+def _days(value: str | None) -> int | None:
+    if value is None:
+        return None
+    if not value.isdigit() or int(value) < RETENTION_MIN_DAYS:
+        raise ValueError(f"GRIDLINE_RETENTION_DAYS 应为不小于 {RETENTION_MIN_DAYS} 的天数，而不是 {value!r}")
+    return int(value)
+
+
 @dataclass
 class Config:
     var_dir: Path = field(default_factory=lambda: Path(_env("GRIDLINE_VAR_DIR", str(ROOT / "var"))))
@@ -49,6 +60,8 @@ class Config:
     send_retry_seconds: float = field(default_factory=lambda: float(_env("GRIDLINE_SEND_RETRY_SECONDS", "30")))
     send_max_attempts: int = field(default_factory=lambda: int(_env("GRIDLINE_SEND_MAX_ATTEMPTS", "6")))
     outbox_max_age: str = field(default_factory=lambda: _env("GRIDLINE_OUTBOX_MAX_AGE", ""))  # "ack=24h,status=1h"
+    # Forget reporters of cases finished this many days ago, once a day in the worker (tickets/retention.py)
+    retention_days: int | None = field(default_factory=lambda: _days(_env("GRIDLINE_RETENTION_DAYS")))
 
     def __post_init__(self) -> None:
         self.var_dir.mkdir(parents=True, exist_ok=True)

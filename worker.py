@@ -15,11 +15,13 @@ import redis
 from rq import Queue, SimpleWorker
 from rq.worker import DequeueStrategy
 
+from commands import privacy
 from intake import context, processing, queue
 from tickets import sla_scan
 
 log = logging.getLogger("gridline.worker")
 SWEEP_EVERY = float(os.environ.get("GRIDLINE_SWEEP_SECONDS", "5"))
+RETENTION_CHECK_EVERY = 3600.0   # GRIDLINE_RETENTION_DAYS: runs once a day, checked hourly
 
 
 def sweeper(stop: threading.Event) -> None:
@@ -31,6 +33,17 @@ def sweeper(stop: threading.Event) -> None:
             log.warning("sweep failed: %s", exc)
 
 
+def retention_keeper(stop: threading.Event) -> None:
+    """Its own thread: a first run over years of cases may take minutes, and the sweeper must not wait."""
+    while not stop.wait(RETENTION_CHECK_EVERY):
+        try:
+            counts = privacy.daily(context.get())
+            if counts:
+                log.info("anonymised %d finished cases (GRIDLINE_RETENTION_DAYS=%s)", counts["cases"], counts["older_than_days"])
+        except Exception as exc:
+            log.warning("anonymising failed: %s", exc)
+
+
 def main(burst: bool = False) -> None:
     ctx = context.get()
     started = time.monotonic()
@@ -40,6 +53,8 @@ def main(burst: bool = False) -> None:
     stop = threading.Event()
     if not burst:
         threading.Thread(target=sweeper, args=(stop,), daemon=True, name="sweeper").start()
+        if ctx.config.retention_days:
+            threading.Thread(target=retention_keeper, args=(stop,), daemon=True, name="retention").start()
     queues = [Queue(name, connection=ctx.redis) for name in queue.QUEUES]
     while True:
         try:

@@ -104,3 +104,29 @@ def test_a_long_finished_case_forgets_the_reporter_and_keeps_what_happened(app, 
 def test_the_period_has_a_floor_and_a_clear_error():
     out = CliRunner().invoke(cli, ["anonymise", "--older-than", "7"])
     assert out.exit_code == 2 and "7 is not in the range x>=30" in out.output
+
+
+def test_the_worker_forgets_once_a_day_when_the_city_set_a_period(ctx, monkeypatch):
+    from commands import privacy
+    with ctx.db.session() as s:
+        old = open_at(ctx, s, at(2025, 3, 3, 9, 0), phone=CITIZEN, text=WORDS)
+        act_at(ctx, s, old, "resolve", "department", at(2025, 3, 3, 11, 0), note="垃圾已清运")
+        act_at(ctx, s, old, "close", "verifier", at(2025, 3, 3, 12, 0))
+        s.commit()
+        old_id = old.id
+    assert privacy.daily(ctx) is None                          # no period set: never
+    monkeypatch.setattr(ctx.config, "retention_days", 365)
+    ctx.redis.delete(privacy.DAILY_KEY.format(day="2026-12-01"))
+    first = privacy.daily(ctx, now=at(2026, 12, 1, 10, 0))
+    assert first["cases"] == 1
+    assert privacy.daily(ctx, now=at(2026, 12, 1, 15, 0)) is None   # the same day: another worker's turn is over
+    with ctx.db.session() as s:
+        assert s.get(Case, old_id).reporter_phone.startswith("anon:")
+
+
+def test_a_period_shorter_than_a_month_is_refused_at_start(monkeypatch):
+    import pytest
+    from config import Config
+    monkeypatch.setenv("GRIDLINE_RETENTION_DAYS", "7")
+    with pytest.raises(ValueError, match="GRIDLINE_RETENTION_DAYS"):
+        Config()
