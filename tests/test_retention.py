@@ -99,6 +99,17 @@ def test_a_long_finished_case_forgets_the_reporter_and_keeps_what_happened(app, 
     page = signed_in(app, "t_op").get(f"/cases/{number}").get_data(as_text=True)
     assert "（已匿名）" in page and "市民（已匿名）" in page and "anon:" not in page
     assert _anonymise()["cases"] == 0                                       # done once; a rerun is a no-op
+    def results(s):
+        return s.scalars(select(OutboundMessage.id).where(OutboundMessage.case_id == old_id,
+                                                          OutboundMessage.kind == "result")).all()
+    with ctx.db.session() as s:                  # reopened years later (返工) and closed: no SMS to a pseudonym
+        before_rework = results(s)
+        case = s.get(Case, old_id)
+        act_at(ctx, s, case, "rework", "supervisor", at(2026, 12, 1, 9, 0), note="复查发现问题复发")
+        act_at(ctx, s, case, "resolve", "department", at(2026, 12, 1, 11, 0), note="垃圾已再次清运")
+        act_at(ctx, s, case, "close", "verifier", at(2026, 12, 1, 12, 0))
+        s.commit()
+        assert s.get(Case, old_id).status == "closed" and results(s) == before_rework
 
 
 def test_the_period_has_a_floor_and_a_clear_error():

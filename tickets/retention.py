@@ -64,7 +64,7 @@ def forget_cases(session, case_ids: list[int], key: bytes, addresses: set[str]) 
         addresses.add(case.reporter_phone)
         addresses.update(r.phone for r in session.scalars(select(CaseReporter).where(CaseReporter.case_id == case.id)))
         addresses.update(pii.numbers(case.description))
-        case.reporter_phone = pseudonym(key, case.reporter_phone)
+        case.reporter_phone = pseudonym(key, case.reporter_phone) or PREFIX   # none (an anonymous Open311 report): marked done
         case.description = pii.redact(case.description)
         counts["cases"] += 1
     for reporter in session.scalars(select(CaseReporter).where(CaseReporter.case_id.in_(case_ids))):

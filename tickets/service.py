@@ -13,7 +13,7 @@ from sqlalchemy import bindparam, func, inspect, select
 from notify import outbox
 from notify.models import OutboundMessage
 from store.db import utcnow
-from tickets import clock, deadline, pii, reply_check
+from tickets import clock, deadline, pii, reply_check, retention
 from tickets.deadline import Env, make_env
 from tickets.duplicates import neighbour_cells, similarity
 from tickets.lifecycle import OPEN, STATUS_LABELS, IllegalTransition, joined_reporters, next_status
@@ -372,6 +372,8 @@ def _split(session, case: Case, env: Env, now, actor: str, note: str, data: dict
 def _send_result(session, case: Case, env: Env, note: str) -> None:
     result = _last_note(case, "resolve") or note or "已处理完毕"
     for reporter in case.reporters:
+        if reporter.phone.startswith(retention.PREFIX):    # forgotten (tickets.retention): no one to tell
+            continue
         text = env.templates.render("result", number=case.number, result=result)
         # One result per reporter per closing: a case reopened by rework and closed again reports again.
         closings = sum(1 for e in case.events if e.action == "close")
