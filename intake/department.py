@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
+from tickets import reply_check
 from tickets.deadline import make_env
 from tickets.lifecycle import IllegalTransition
 from tickets.service import BadAction, act, message_fields
@@ -129,8 +130,7 @@ def confirmation(ctx, case, command: Command, who: str) -> str:
     """What the department reads once its command is recorded: the case, and what happens next."""
     fields = {**message_fields(case, make_env(tz=ctx.config.timezone)), "note": command.note, "extra": command.extra}
     text = ctx.templates.render(REPLIED[command.action], who=who, **fields)
-    last = case.events[-1] if command.action == "resolve" and case.events else None
-    warnings = (last.data or {}).get("reply_check", []) if last is not None and last.action == "resolve" else []
+    warnings = reply_check.noted(case) if command.action == "resolve" else []
     return text + (f"提示：{'；'.join(warnings)}。" if warnings else "")
 
 

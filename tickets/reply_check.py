@@ -97,6 +97,12 @@ def blocking(findings: list[Finding]) -> list[Finding]:
     return [f for f in findings if f.blocking]
 
 
+def noted(case) -> list[str]:
+    """The warnings recorded on the case's last 办结 (tickets.service.act keeps them on its event)."""
+    last = next((e for e in reversed(case.events) if e.action == "resolve"), None)
+    return list((last.data or {}).get("reply_check", [])) if last is not None else []
+
+
 def _terms(category_name: str | None, decided_by) -> list[str]:
     """The problem in a few words: the deciding words of two or more Chinese characters, then the
     category's name (its parts split at 、 and /)."""

@@ -18,7 +18,7 @@ from intake import media, queue
 from intake.department import KINDS as DEPARTMENT_KINDS
 from intake.media import MAX_PHOTO_BYTES, image_kind
 from intake.models import InboundMessage
-from tickets import lifecycle, retention
+from tickets import lifecycle, reply_check, retention
 from tickets.lifecycle import IllegalTransition
 from tickets.models import Case, Department
 from tickets.service import NOTE_REQUIRED, act
@@ -171,7 +171,7 @@ def act_on(number: str):
             s.rollback()
             flash(str(exc), "error")
             return _page(number, draft=(action, note)), 422     # what was typed stays in the form
-        warnings = (case.events[-1].data or {}).get("reply_check", []) if action == "resolve" else []
+        warnings = reply_check.noted(case) if action == "resolve" else []
         if action == "split":  # the split reporter's message now belongs to the new case (as the API does)
             split = case.events[-1].data
             if split.get("message_id") is not None and (msg := s.get(InboundMessage, split["message_id"])):

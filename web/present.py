@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from tickets import clock, lifecycle
+from tickets import clock, lifecycle, reply_check
 from tickets.deadline import make_env
 from store.db import utcnow
 
@@ -67,7 +67,4 @@ def light(case, ctx, now: datetime | None = None) -> dict:
 
 def reply_warnings(case) -> list[str]:
     """What tickets.reply_check found in the note of the case's last 办结, while it waits for 核查."""
-    if case.status != "handled":
-        return []
-    last = next((e for e in reversed(case.events) if e.action == "resolve"), None)
-    return list((last.data or {}).get("reply_check", [])) if last is not None else []
+    return reply_check.noted(case) if case.status == "handled" else []
