@@ -14,6 +14,21 @@ import re
 MOBILE = re.compile(r"(?<![\d-])(?:\+?86[- ]?)?1[3-9]\d(?:[- ]?\d{4}){2}(?![\d-])")
 ID_CARD = re.compile(r"(?<!\d)\d{17}[\dXx](?![\dXx])")
 LANDLINE = re.compile(r"(?<![\d-])0\d{2,3}-\d{7,8}(?![\d-])")
+PHONE_LIKE = re.compile(r"^\+?\d{7,20}$")     # a whole value that is a number (a survey event's actor)
+
+
+def mask(phone: str) -> str:
+    """+8613800000000 → 138****0000; anything shorter keeps only its last two characters."""
+    if not phone:
+        return ""
+    digits = re.sub(r"\D", "", phone)
+    if phone.startswith("+86") or (digits.startswith("86") and len(digits) == 13):
+        digits = digits[2:]  # the national number is what people read
+    if len(digits) >= 8:
+        return digits[:3] + "****" + digits[-4:]
+    if len(phone) <= 2:
+        return "*" * len(phone)
+    return "*" * (len(phone) - 2) + phone[-2:]
 
 
 def numbers(text: str | None) -> list[str]:
@@ -28,10 +43,5 @@ def redact(text: str | None) -> str:
     if not text:
         return text or ""
     text = ID_CARD.sub(lambda m: m.group(0)[:4] + "*" * 10 + m.group(0)[-4:], text)
-    text = MOBILE.sub(_mobile, text)
+    text = MOBILE.sub(lambda m: mask(m.group(0)), text)
     return LANDLINE.sub(lambda m: m.group(0).split("-")[0] + "-****" + m.group(0)[-4:], text)
-
-
-def _mobile(m: re.Match) -> str:
-    digits = re.sub(r"\D", "", m.group(0))[-11:]
-    return digits[:3] + "****" + digits[-4:]

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import re
 from datetime import datetime
 
 from sqlalchemy import func, select
@@ -28,7 +27,6 @@ from tickets.lifecycle import TERMINAL
 from tickets.models import Case, CaseEvent, CaseReporter
 
 PREFIX = "anon:"
-_PHONE_LIKE = re.compile(r"^\+?\d{7,20}$")
 _PROVIDER_PERSONAL = ("To", "From", "to", "from")     # a delivery receipt's addresses
 
 
@@ -70,7 +68,7 @@ def forget_cases(session, case_ids: list[int], key: bytes, addresses: set[str]) 
     for reporter in session.scalars(select(CaseReporter).where(CaseReporter.case_id.in_(case_ids))):
         reporter.phone = pseudonym(key, reporter.phone)
     for ev in session.scalars(select(CaseEvent).where(CaseEvent.case_id.in_(case_ids))):
-        if ev.actor in addresses or _PHONE_LIKE.match(ev.actor or ""):    # a survey's actor is the citizen
+        if ev.actor in addresses or pii.PHONE_LIKE.match(ev.actor or ""):    # a survey's actor is the citizen
             ev.actor = pseudonym(key, ev.actor)
         ev.note = pii.redact(ev.note)
         if ev.data and ("phone" in ev.data or "text" in ev.data):

@@ -5,7 +5,6 @@ the role and the state and appends the event.
 """
 from __future__ import annotations
 
-import re
 import uuid
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from intake import media, queue
 from intake.department import KINDS as DEPARTMENT_KINDS
 from intake.media import MAX_PHOTO_BYTES, image_kind
 from intake.models import InboundMessage
-from tickets import lifecycle, reply_check, retention
+from tickets import lifecycle, pii, reply_check, retention
 from tickets.lifecycle import IllegalTransition
 from tickets.models import Case, Department
 from tickets.service import NOTE_REQUIRED, act
@@ -42,7 +41,6 @@ EXTENSIONS_CLOCK = ["2小时", "6小时", "12小时", "1天", "2天"]
 EVENT_FIELDS = {"department": "部门", "time_limit": "时限", "extra": "延长", "paused_hours": "挂账小时",
                 "new_case": "拆分为", "split_from": "拆分自", "similarity": "相似度", "answer": "评价", "step": "级别",
                 "reply_check": "办结说明提示"}
-PHONE_LIKE = re.compile(r"^\+?\d{7,20}$")
 
 
 def _ctx():
@@ -72,7 +70,7 @@ def actor_label(actor: str, case_id: int) -> str:
     (or say it was forgotten: tickets.retention)."""
     if (actor or "").startswith(retention.PREFIX):
         return "市民" + access.mask_phone(actor)
-    return access.show_phone(actor, case_id=case_id) if PHONE_LIKE.match(actor or "") else actor
+    return access.show_phone(actor, case_id=case_id) if pii.PHONE_LIKE.match(actor or "") else actor
 
 
 def event_details(ev) -> list[tuple[str, str]]:
