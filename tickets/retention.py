@@ -58,15 +58,15 @@ def forget_cases(session, case_ids: list[int], key: bytes, addresses: set[str]) 
     """Pseudonyms for the cases' reporters, their events and their outbox (at most CHUNK cases).
     Every number forgotten is added to `addresses`, for the rows that name it elsewhere."""
     counts = {"cases": 0, "events": 0, "outbox": 0}
+    for reporter in session.scalars(select(CaseReporter).where(CaseReporter.case_id.in_(case_ids))):
+        addresses.add(reporter.phone)
+        reporter.phone = pseudonym(key, reporter.phone)
     for case in session.scalars(select(Case).where(Case.id.in_(case_ids))):
         addresses.add(case.reporter_phone)
-        addresses.update(r.phone for r in session.scalars(select(CaseReporter).where(CaseReporter.case_id == case.id)))
         addresses.update(pii.numbers(case.description))
         case.reporter_phone = pseudonym(key, case.reporter_phone) or PREFIX   # none (an anonymous Open311 report): marked done
         case.description = pii.redact(case.description)
         counts["cases"] += 1
-    for reporter in session.scalars(select(CaseReporter).where(CaseReporter.case_id.in_(case_ids))):
-        reporter.phone = pseudonym(key, reporter.phone)
     for ev in session.scalars(select(CaseEvent).where(CaseEvent.case_id.in_(case_ids))):
         if ev.actor in addresses or pii.PHONE_LIKE.match(ev.actor or ""):    # a survey's actor is the citizen
             ev.actor = pseudonym(key, ev.actor)
