@@ -330,3 +330,18 @@ def test_rules_error_is_a_value_error_with_the_list(tmp_path):
     with pytest.raises(ValueError) as exc:
         load_rules(write(tmp_path, HEAD + indent(category(dept="X")) + indent(category(code="1"))))
     assert len(exc.value.errors) == 2
+
+
+def test_a_name_that_is_also_a_keyword_counts_once_with_its_written_weight(rules):
+    """Staff read a word's weight in routing_rules.yaml; the classifier must not add the name's 3 to it."""
+    from classifiers.keywords import KeywordClassifier
+    kw = KeywordClassifier(rules)
+    garbage = rules.category("06010")
+    assert garbage.name in garbage.keywords
+    got = kw.classify(f"门口有{garbage.name}")
+    assert got.code == "06010" and got.words == [garbage.name]
+    assert got.scores["06010"] == garbage.keywords[garbage.name]
+    # An old name that is no keyword of its own still weighs 3 (the rule the file's header states).
+    sewer = rules.category("01002")
+    alias = next(a for a in sewer.aliases if a not in sewer.keywords)
+    assert kw.lookup[alias][0] == (("01002", 3.0),)

@@ -89,7 +89,9 @@ def test_the_whole_loop_in_a_browser(browser, server, ctx, run_worker, tmp_path)
     op.wait_for_function("document.getElementById('a-category').textContent.includes('暴露垃圾')")
     assert op.input_value("#category_code") and re.fullmatch(r"\d{15}", op.input_value("#grid_code"))
     assert "东城区环境卫生服务中心" in op.text_content("#a-department")
-    assert "暴露垃圾" in op.text_content("#a-words")
+    words = op.locator("#a-words span").all_text_contents()
+    assert "暴露垃圾" in words and len(words) == len(set(words))      # each deciding word once
+    assert "暴露垃圾" not in op.text_content("#a-alternatives")        # the runners-up, not the choice again
     shot(op, "1-operator-entry")
     op.click('#call-form button[type="submit"]')
     op.wait_for_url(re.compile(r"/operator/calls/\d+"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import re
+from datetime import timedelta
 
 import pytest
 from openpyxl import load_workbook
@@ -479,6 +480,27 @@ def test_the_light_follows_the_cases_own_clock_after_rework_and_suspension(ctx):
         shown = light(case, ctx, at(2026, 11, 26, 10, 30))
         assert shown["colour"] == "green" and shown["ratio"] == 0.375            # 1.5 of 4 working hours
         s.rollback()
+
+
+def test_a_closed_case_says_whether_it_closed_on_time_and_names_its_channel_in_chinese(app, ctx, staff):
+    """The header's light of a closed case answers what the verifier asks (按期结案率 counts the same:
+    closed by the due time), instead of repeating 已结案; the channel reads 热线电话, not hotline."""
+    from case_factory import act_at, at, open_at
+    numbers = {}
+    with ctx.db.session() as s:
+        for name, closing in (("on_time", at(2026, 11, 23, 11, 0)), ("late", at(2026, 11, 24, 10, 0))):
+            case = open_at(ctx, s, at(2026, 11, 23, 9, 0))                 # 4 working hours: due 15:00 (lunch 12–14)
+            act_at(ctx, s, case, "resolve", "department", closing - timedelta(minutes=30), note="垃圾已清运")
+            act_at(ctx, s, case, "verify", "verifier", closing - timedelta(minutes=10), note="现场核查属实")
+            act_at(ctx, s, case, "close", "verifier", closing)
+            numbers[name] = case.number
+        s.commit()
+    chief = signed_in(app, "t_chief")
+    on_time = chief.get(f"/cases/{numbers['on_time']}").get_data(as_text=True)
+    late = chief.get(f"/cases/{numbers['late']}").get_data(as_text=True)
+    assert re.search(r'class="light grey"[^>]*>按期结案<', on_time)
+    assert re.search(r'class="light grey"[^>]*>超期结案 19小时0分<', late)   # 15:00 to 10:00 the next day
+    assert "（热线电话）" in on_time and "（hotline）" not in on_time
 
 
 def test_time_limit_light_is_green_then_yellow_at_80_percent_then_red(app, ctx, client, auth, run_worker):

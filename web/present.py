@@ -21,6 +21,8 @@ STATUS_LABELS = {
     "verified": "已核查", "closed": "已结案", "void": "已作废", "rework": "返工",
 }
 CLOSED_STATUSES = {"closed", "void", "not_filed"}
+CHANNEL_LABELS = {"sms": "短信", "telegram": "Telegram", "hotline": "热线电话", "open311": "Open311 接口",
+                  "webhook": "接口推送"}
 
 
 def action_label(action: str) -> str:
@@ -29,6 +31,11 @@ def action_label(action: str) -> str:
 
 def status_label(status: str) -> str:
     return lifecycle.STATUS_LABELS.get(status) or STATUS_LABELS.get(status, status)
+
+
+def channel_label(channel: str) -> str:
+    """How staff read a channel (the stored value stays the code the API and exports use)."""
+    return CHANNEL_LABELS.get(channel, channel)
 
 
 def local(dt: datetime | None, tz: str, fmt: str = "%Y-%m-%d %H:%M") -> str:
@@ -49,7 +56,10 @@ def light(case, ctx, now: datetime | None = None) -> dict:
     warn_ratio of the limit), red past the due time; both move with suspensions, extensions and
     each fresh round (dispatch, rework). Counted in working time unless the limit is on the wall clock."""
     now = now or utcnow()
-    if case.status not in lifecycle.CLOCK_RUNNING or case.due_at is None:  # handled, suspended, closed…
+    if case.status == "closed" and case.closed_at and case.due_at:   # as 按期结案率 counts it
+        late = (case.closed_at - case.due_at).total_seconds() / 3600
+        return {"colour": "grey", "label": f"超期结案 {_duration(late)}" if late > 0 else "按期结案", "ratio": None}
+    if case.status not in lifecycle.CLOCK_RUNNING or case.due_at is None:  # handled, suspended…
         return {"colour": "grey", "label": status_label(case.status), "ratio": None}
     tz, working = ctx.config.timezone, case.working_clock
     env = make_env(ctx.calendar, tz)

@@ -26,7 +26,10 @@
     var words = document.getElementById("a-words");
     if (words) {
       words.textContent = "";
+      var seen = {};   // a keyword can also be an urgency word: show it once
       (a.words || []).concat(a.urgency_words || []).forEach(function (w) {
+        if (seen[w]) return;
+        seen[w] = true;
         var span = document.createElement("span");
         span.textContent = w;
         words.appendChild(span);
@@ -39,11 +42,20 @@
     var alts = document.getElementById("a-alternatives");
     if (alts) {
       alts.textContent = "";
-      (a.alternatives || []).forEach(function (alt) {
+      // The chosen category is shown above; here only the runners-up (the operator's other choices).
+      var others = (a.alternatives || []).filter(function (alt) {
+        return !a.category || alt.code !== a.category.code;
+      });
+      others.forEach(function (alt) {
         var li = document.createElement("li");
-        li.textContent = alt.code + " " + alt.name + "（" + alt.score + "）";
+        li.textContent = alt.code + " " + alt.name + "（得分 " + alt.score + "）";
         alts.appendChild(li);
       });
+      if (!others.length) {
+        var none = document.createElement("li");
+        none.textContent = "无";
+        alts.appendChild(none);
+      }
     }
     var sc = document.getElementById("suggested_category_code");
     var sg = document.getElementById("suggested_grid_code");
