@@ -196,6 +196,7 @@ def test_search_by_phone_and_by_case_number(app, client, auth, run_worker, staff
     op = signed_in(app, "t_op")
     page = op.get("/search?q=13911112222").get_data(as_text=True)
     assert number in page and CALLER in page
+    assert "<td>热线电话</td>" in page and "<td>已处理 " in page      # channel and status as staff read them
     r = op.get(f"/search?q={number}")
     assert r.status_code == 302 and r.headers["Location"].endswith(f"/cases/{number}")
     assert "没有找到案卷" in op.get("/search?q=20990101-000001").get_data(as_text=True)

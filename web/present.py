@@ -21,6 +21,10 @@ STATUS_LABELS = {
     "verified": "已核查", "closed": "已结案", "void": "已作废", "rework": "返工",
 }
 CLOSED_STATUSES = {"closed", "void", "not_filed"}
+MESSAGE_STATUS_LABELS = {   # intake.models.InboundMessage.status
+    "received": "处理中", "done": "已处理", "held": "等待市民补充地点", "triage": "待人工分拣",
+    "flooded": "发送过频（已保存，未处理）", "failed": "处理失败（待人工）", "dismissed": "不予立案",
+}
 CHANNEL_LABELS = {"sms": "短信", "telegram": "Telegram", "hotline": "热线电话", "open311": "Open311 接口",
                   "webhook": "接口推送"}
 
@@ -36,6 +40,10 @@ def status_label(status: str) -> str:
 def channel_label(channel: str) -> str:
     """How staff read a channel (the stored value stays the code the API and exports use)."""
     return CHANNEL_LABELS.get(channel, channel)
+
+
+def message_status_label(status: str) -> str:
+    return MESSAGE_STATUS_LABELS.get(status, status)
 
 
 def local(dt: datetime | None, tz: str, fmt: str = "%Y-%m-%d %H:%M") -> str:

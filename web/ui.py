@@ -48,7 +48,8 @@ def init_app(app, ctx) -> None:
         nav = [(e, label) for e, label, roles in NAV
                if current_user.is_authenticated and current_user.role in roles]
         return {
-            "nav": nav, "phone": access.show_phone, "words": access.show_text, "status_label": present.status_label, "channel_label": present.channel_label,
+            "nav": nav, "phone": access.show_phone, "words": access.show_text, "status_label": present.status_label,
+            "channel_label": present.channel_label, "message_status": present.message_status_label,
             "action_label": present.action_label, "local": lambda dt, fmt="%Y-%m-%d %H:%M": present.local(dt, tz, fmt),
             "light": lambda case: present.light(case, _ctx()), "demo_mode": phone.demo_mode(ctx),
         }
