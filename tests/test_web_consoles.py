@@ -483,9 +483,10 @@ def test_the_light_follows_the_cases_own_clock_after_rework_and_suspension(ctx):
         s.rollback()
 
 
-def test_a_closed_case_says_whether_it_closed_on_time_and_names_its_channel_in_chinese(app, ctx, staff):
-    """The header's light of a closed case answers what the verifier asks (按期结案率 counts the same:
-    closed by the due time), instead of repeating 已结案; the channel reads 热线电话, not hotline."""
+def test_a_finished_case_says_whether_it_was_handled_and_closed_on_time_and_names_its_channel(app, ctx, staff):
+    """The header's light of a handled or closed case answers what the verifier asks (按期处置率 and
+    按期结案率 count the same: by the due time), instead of repeating 待核查 or 已结案; the channel
+    reads 热线电话, not hotline."""
     from case_factory import act_at, at, open_at
     numbers = {}
     with ctx.db.session() as s:
@@ -502,6 +503,13 @@ def test_a_closed_case_says_whether_it_closed_on_time_and_names_its_channel_in_c
     assert re.search(r'class="light grey"[^>]*>按期结案<', on_time)
     assert re.search(r'class="light grey"[^>]*>超期结案 19小时0分<', late)   # 15:00 to 10:00 the next day
     assert "（热线电话）" in on_time and "（hotline）" not in on_time
+    with ctx.db.session() as s:                       # waiting for 核查: was it handled on time?
+        case = open_at(ctx, s, at(2026, 11, 23, 9, 0))
+        act_at(ctx, s, case, "resolve", "department", at(2026, 11, 23, 16, 30), note="垃圾已清运")
+        s.commit()
+        handled = case.number
+    assert re.search(r'class="light grey"[^>]*>超期处置 1小时30分<', chief.get(f"/cases/{handled}").get_data(as_text=True))
+    assert "待核查" in chief.get("/centre/cases?status=handled&month=2026-11").get_data(as_text=True)   # a list: the state
 
 
 def test_time_limit_light_is_green_then_yellow_at_80_percent_then_red(app, ctx, client, auth, run_worker):

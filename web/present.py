@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import inspect
+
 from tickets import clock, lifecycle, reply_check
 from tickets.deadline import make_env
 from store.db import utcnow
@@ -65,8 +67,11 @@ def light(case, ctx, now: datetime | None = None) -> dict:
     each fresh round (dispatch, rework). Counted in working time unless the limit is on the wall clock."""
     now = now or utcnow()
     if case.status == "closed" and case.closed_at and case.due_at:   # as 按期结案率 counts it
-        late = (case.closed_at - case.due_at).total_seconds() / 3600
-        return {"colour": "grey", "label": f"超期结案 {_duration(late)}" if late > 0 else "按期结案", "ratio": None}
+        return _judged("结案", case.closed_at, case.due_at)
+    if case.status in ("handled", "verified"):                        # as 按期处置率 counts it
+        resolved = _last_resolve(case)
+        if resolved is not None and resolved.due_at is not None:
+            return _judged("处置", resolved.at, resolved.due_at)
     if case.status not in lifecycle.CLOCK_RUNNING or case.due_at is None:  # handled, suspended…
         return {"colour": "grey", "label": status_label(case.status), "ratio": None}
     tz, working = ctx.config.timezone, case.working_clock
@@ -81,6 +86,20 @@ def light(case, ctx, now: datetime | None = None) -> dict:
         label = f"剩余 {_duration(env.elapsed(now, case.due_at, working))}{'（工作时间）' if working else ''}"
     return {"colour": colour, "label": label, "ratio": round(ratio, 3),
             "due_iso": clock.iso_local(case.due_at, tz)}
+
+
+def _judged(what: str, at: datetime, due: datetime) -> dict:
+    """A stopped clock: on time or how late (wall clock, as the red light counts)."""
+    late = (at - due).total_seconds() / 3600
+    return {"colour": "grey", "label": f"超期{what} {_duration(late)}" if late > 0 else f"按期{what}", "ratio": None}
+
+
+def _last_resolve(case):
+    """The case's last 处置完毕 event, when its events are loaded already (the case page): a list of
+    cases keeps its one query and shows the state."""
+    if "events" in inspect(case).unloaded:
+        return None
+    return next((e for e in reversed(case.events) if e.action == "resolve"), None)
 
 
 def reply_warnings(case) -> list[str]:
