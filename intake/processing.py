@@ -130,7 +130,8 @@ def _open(ctx, s, msg: InboundMessage, a: dict, description: str):
         category_code=cls.code, category_name=cls.name, confidence=cls.confidence, decided_by=cls.words,
         urgent=r.urgent, department=r.department, grid_code=cell.code, place=place.matched,
         lon=place.lon, lat=place.lat, description=description, reporter_phone=msg.sender, channel=msg.channel,
-        message_id=msg.id, time_limit=r.time_limit, route_reason=r.reason), ctx.calendar, tz, grids=ctx.grids,
+        message_id=msg.id, time_limit=r.time_limit, route_reason=r.reason,
+        filed_by=str((msg.meta or {}).get("triaged_by") or "")), ctx.calendar, tz, grids=ctx.grids,
         rules=ctx.rules)
     due = clock.to_local(case.due_at, tz).strftime("%m月%d日%H:%M") if case.due_at else "尽快"
     fields = {"department": case.department.name if case.department else r.department, "due": due}

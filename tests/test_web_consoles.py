@@ -175,6 +175,13 @@ def test_triage_queue_lets_the_operator_open_the_case(app, ctx, client, auth, ru
     case = client.get(f"/api/cases/{number}", headers=auth).get_json()
     assert case["grid_code"] == cell and case["category_code"] == "06011"
     assert "垃圾好几天没人收" not in op.get("/operator/triage").get_data(as_text=True)
+    filed = next(e for e in case["events"] if e["action"] == "file")
+    assert (filed["actor"], filed["note"]) == ("t_op", "人工分拣立案")     # a person decided, not the rules
+    from web.workload import of_centre
+    from datetime import datetime
+    with ctx.db.session() as s:
+        mine = next(r for r in of_centre(ctx, s, datetime(2000, 1, 1), datetime(2100, 1, 1)) if r["username"] == "t_op")
+    assert mine["filed"] == 1 and mine["filing_on_time"] == 1.0          # minutes after the call came in
 
 
 def test_triage_dismiss_needs_a_reason(app, ctx, client, auth, run_worker, staff):

@@ -116,3 +116,24 @@ def test_a_wrong_centre_limit_names_its_key(tmp_path):
     lifecycle.write_text("centre_limits:\n  dispatch: 一刻钟\n", encoding="utf-8")
     with pytest.raises(PolicyError, match="centre_limits.dispatch.*时限格式错误"):
         load(lifecycle)
+
+
+def test_a_filing_from_the_triage_queue_is_the_operators_and_is_timed_from_the_messages_arrival(ctx):
+    """The rules did not file it (not sure enough): the operator did, and the wait in the queue is theirs."""
+    import dataclasses
+    from tickets.service import open_case
+    with ctx.db.session() as s:
+        create_user(s, "t_tri_op", "work-pass-2026", "operator", "分拣员")
+        s.commit()
+    arrivals = {"quick": (at(2026, 11, 23, 9, 0), at(2026, 11, 23, 9, 10)),      # filed 10 minutes later
+                "slow": (at(2026, 11, 23, 10, 0), at(2026, 11, 23, 10, 40))}     # 40 minutes: past 15
+    messages = {tag: intake_service.receive(ctx, "sms", f"tri-{tag}", "+8613900003333", "垃圾好几天没人收", {},
+                                            received_at=arrived)[0].id for tag, (arrived, _) in arrivals.items()}
+    with ctx.db.session() as s:
+        for tag, (_, filed) in arrivals.items():
+            new = dataclasses.replace(new_case(ctx, message_id=messages[tag]), filed_by="t_tri_op")
+            case = open_case(s, new, ctx.calendar, TZ, now=filed)
+            assert (case.events[0].actor, case.events[0].note) == ("t_tri_op", "人工分拣立案")
+        s.commit()
+        row = next(r for r in workload(s, *november(ctx), env(ctx)) if r["username"] == "t_tri_op")
+    assert (row["filed"], row["filing_on_time"]) == (2, 0.5)        # the 40-minute one is past the 15-minute limit

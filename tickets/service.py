@@ -60,6 +60,7 @@ class NewCase:
     message_id: int | None
     time_limit: object      # routing.rules.TimeLimit (or its text, e.g. "4工作时")
     route_reason: str
+    filed_by: str = ""      # the account that decided to file it (人工分拣); "" = the rules did
 
 
 def _event(session, case: Case, actor: str, action: str, from_status, to_status, note="", data=None, now=None):
@@ -122,7 +123,7 @@ def open_case(session, new: NewCase, calendar=None, tz=None, now=None, policy=No
     rules, the department's 新派遣 notice goes to its chat and webhook too, not only by SMS."""
     env, now = make_env(calendar, tz, policy, rules=rules), now or utcnow()
     case = _new_case(session, new, env, now, "filed")
-    _event(session, case, "system", "file", None, "filed", "自动立案",
+    _event(session, case, new.filed_by or "system", "file", None, "filed", "人工分拣立案" if new.filed_by else "自动立案",
            {"message_id": new.message_id, "confidence": round(new.confidence, 3), "words": new.decided_by}, now)
     _dispatch(session, case, env, now, "system", "filed", new.route_reason)
     return case

@@ -7,7 +7,8 @@ indicators of GB/T 30428.4 that the log can tell (reference/evaluation_indicator
 
 and its two timeliness rates, against the centre's own limits (data/lifecycle.yaml centre_limits):
 
-  按时立案率 = 按时立案数 / 立案数 — filed within the limit of the case's 上报;
+  按时立案率 = 按时立案数 / 立案数 — filed within the limit of the case's 上报 (or of the message's
+             arrival, for a case an operator filed from the triage queue);
   按时派遣率 = 按时派遣数 / 派遣数 — dispatched within the limit of its 立案, or of the department's
              退回 for a re-dispatch.
 
@@ -108,11 +109,14 @@ def _followed_by(session, in_period, first: str, then: str, unless_between: str 
 
 def _on_time(session, in_period, action: str, since: tuple[str, ...], limits, env: Env) -> Counter:
     """actor → how many of their `action` events in the period came within the limit (limits:
-    (normal, urgent) Spans) of the case's latest `since` event before them. With none (the case
-    was opened in that state), the step took no time: on time."""
+    (normal, urgent) Spans) of the case's latest `since` event before them. With none, the clock
+    started when the message the event names arrived (a 人工分拣 filing: the wait in the triage
+    queue counts), else the case was opened in that state and the step took no time: on time."""
     a, b = aliased(CaseEvent), aliased(CaseEvent)
-    began = (select(func.max(b.at)).where(b.case_id == a.case_id, b.action.in_(since), b.id < a.id)
-             .scalar_subquery())
+    arrived = (select(InboundMessage.received_at)
+               .where(InboundMessage.id == a.data["message_id"].as_integer()).scalar_subquery())
+    began = func.coalesce(select(func.max(b.at)).where(b.case_id == a.case_id, b.action.in_(since), b.id < a.id)
+                          .scalar_subquery(), arrived)
     out: Counter = Counter()
     for actor, done, start, urgent in session.execute(
             select(a.actor, a.at, began, Case.urgent).join(Case, Case.id == a.case_id)
