@@ -252,6 +252,7 @@ def test_a_grid_worker_sees_their_cells_first_and_the_department_on_request(app,
 
 def test_department_accepts_extends_and_resolves_with_photos(app, ctx, client, auth, run_worker, staff):
     number = report(client, auth, run_worker, LITTER, "dept-1")
+    other = report(client, auth, run_worker, "交道口南大街20号路灯不亮了", "dept-1b")   # asks for nothing
     dept = signed_in(app, "t_sanit")
     assert act(dept, number, "accept").status_code == 302
     assert case_status(ctx, number) == "accepted"
@@ -260,8 +261,10 @@ def test_department_accepts_extends_and_resolves_with_photos(app, ctx, client, a
     assert r.status_code == 422 and "须说明理由" in r.get_data(as_text=True)
     act(dept, number, "request_extension", "需要协调清运车辆", extra="1工作日")
     disp = signed_in(app, "t_disp")
-    assert number in disp.get("/centre?tab=extension").get_data(as_text=True)
+    waiting = disp.get("/centre?tab=extension").get_data(as_text=True)
+    assert number in waiting and other not in waiting and "延期待批 1<" in waiting    # only the one that asked
     assert act(disp, number, "approve_extension", "同意").status_code == 302
+    assert "延期待批 0<" in disp.get("/centre?tab=extension").get_data(as_text=True)
     # Done, with a note and a photo from the phone's camera.
     r = dept.post(f"/cases/{number}/act", data={
         "action": "resolve", "note": "已清运完毕", "csrf_token": csrf(dept, f"/cases/{number}"),

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, text
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, orm_insert_sentinel, relationship
 
 from store.db import Base, utcnow
@@ -82,7 +82,8 @@ class Case(Base):
     escalation_step: Mapped[int] = mapped_column(default=0)
     reminders: Mapped[int] = mapped_column(default=0)
     last_reminder_at: Mapped[datetime | None] = mapped_column()
-    extension_request: Mapped[dict | None] = mapped_column()      # pending 延期 request
+    # pending 延期 request; none is SQL NULL (not JSON null), so IS NOT NULL finds the pending ones
+    extension_request: Mapped[dict | None] = mapped_column(JSON(none_as_null=True))
     next_check_at: Mapped[datetime | None] = mapped_column()  # when the SLA scan looks next (indexed)
 
     department: Mapped[Department] = relationship()
