@@ -76,7 +76,7 @@ def analyse(ctx, text: str, meta: dict | None = None, classification=None) -> di
     if cls.code is None or cls.reason:
         result["reason"] = cls.reason or "未能分类"
     elif cls.confidence < threshold and not fixed.get("category_code"):
-        result["reason"] = f"分类置信度 {cls.confidence:.2f} 低于阈值 {threshold:.2f}"
+        result["reason"] = f"分类置信度 {_shown_below(cls.confidence, threshold)} 低于阈值 {threshold:.2f}"
     if cls.code is not None:
         result["route"] = route(ctx.rules, cls.code, cls.urgent, cell)  # the cell: 属地 and area overrides
         if cls.department and cls.department != result["route"].department:
@@ -94,6 +94,15 @@ def _model_department(rules, r, department: str):
     dep = rules.departments.get(department)
     return dataclasses.replace(r, department=department, escalate_to=dep.escalate_to if dep else (),
                                reason=f"{r.reason}；部门依据历史工单模型改为{department}")
+
+
+def _shown_below(confidence: float, threshold: float) -> str:
+    """The confidence with as many decimals as it takes to read below the threshold (0.449, not
+    “0.45 低于阈值 0.45”)."""
+    for digits in range(2, 7):
+        if round(confidence, digits) < threshold:
+            return f"{confidence:.{digits}f}"
+    return f"{confidence:.6f}"
 
 
 def _corrected(ctx, fixed: dict, cls, place, cell, chosen_by: str = "人工更正"):

@@ -3,6 +3,7 @@ and the triage threshold of routing_rules.yaml decides, with the reason, what a 
 from __future__ import annotations
 
 import csv
+import re
 import sys
 from pathlib import Path
 
@@ -70,8 +71,15 @@ def test_the_threshold_in_the_rules_decides_with_a_reason(ctx, tmp_path, thresho
         assert cls.confidence >= threshold and a["reason"] == ""
     else:
         assert cls.confidence < threshold
-        assert a["reason"] == f"分类置信度 {cls.confidence:.2f} 低于阈值 {threshold:.2f}"
+        shown = re.fullmatch(rf"分类置信度 (0\.\d+) 低于阈值 {threshold:.2f}", a["reason"])
+        assert shown and float(shown.group(1)) < threshold and abs(float(shown.group(1)) - cls.confidence) < 0.01
     local.db.dispose()
+
+
+def test_a_confidence_just_under_the_threshold_reads_under_it():
+    from intake.processing import _shown_below
+    assert _shown_below(0.449, 0.45) == "0.449" and _shown_below(0.3412, 0.45) == "0.34"
+    assert _shown_below(0.44996, 0.45) == "0.44996"
 
 
 def test_messages_the_keywords_were_not_tuned_on():
