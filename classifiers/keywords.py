@@ -2,7 +2,9 @@
 
 Explainable by construction: a category's score is the sum of the weights of its keywords found
 among the message's jieba words (and runs of up to four adjacent words, so a keyword that jieba
-splits still matches). A negative word rules its category out. The matched words are the reason.
+splits still matches). A paired keyword (养+鸡) counts when each of its words is there, apart or
+together: residents' words come apart (邻居养了十几只鸡). A negative word rules its category out.
+The matched words are the reason.
 
 Confidence is evidence times margin: (1 - exp(-top/1.75)) · top / (top + runner-up). One generic
 keyword (weight 1) stays below the triage threshold, a specific term (weight 3–5) or two
@@ -22,6 +24,7 @@ from dataclasses import dataclass, field
 
 from classifiers.textprep import prepare
 from classifiers.tokenizer import add_words, tokenize
+from routing.rules import pair_parts
 
 MAX_RUN = 4  # adjacent words joined when looking up multi-word keywords
 EVIDENCE_SCALE = 1.75  # score at which the evidence part of the confidence reaches 1 - 1/e
@@ -82,9 +85,18 @@ class KeywordClassifier:
         self.names = {c.code: c.name for c in rules.categories}
         self.index: dict[str, list[tuple[str, float]]] = {}
         self.negative: dict[str, list[str]] = {}
+        # Paired keywords (养+鸡): each pair's words, and for each word the pairs it is part of.
+        self.pairs: list[tuple[tuple[str, ...], str, float, str]] = []    # (words, code, weight, as written)
+        self.pair_words: dict[str, list[int]] = {}
         for cat in rules.categories:
             for word, weight in cat.keywords.items():
-                self.index.setdefault(word, []).append((cat.code, float(weight)))
+                parts = pair_parts(word)
+                if parts is None:
+                    self.index.setdefault(word, []).append((cat.code, float(weight)))
+                    continue
+                for part in parts:
+                    self.pair_words.setdefault(part, []).append(len(self.pairs))
+                self.pairs.append((parts, cat.code, float(weight), word))
             # The name and the old names weigh 3, once: a word the category also lists as a keyword
             # keeps the weight written there (244 of 250 names are), instead of counting twice.
             for word in dict.fromkeys((cat.name, *cat.aliases)):
@@ -98,7 +110,7 @@ class KeywordClassifier:
         self.lookup: dict[str, tuple] = {
             w: (tuple(self.index.get(w, ())), tuple(self.negative.get(w, ())), self.urgency.get(w))
             for w in {*self.index, *self.negative, *self.urgency}}
-        self.prefixes = {w[:i] for w in self.lookup for i in range(1, len(w))}
+        self.prefixes = {w[:i] for w in (*self.lookup, *self.pair_words) for i in range(1, len(w))}
         add_words(rules.all_keywords())
 
     def classify(self, text, tokens: list[str] | None = None) -> Classification:
@@ -121,7 +133,11 @@ class KeywordClassifier:
         excluded: set[str] = set()
         urgency_hits: list[str] = []
         seen: set[str] = set()
+        pair_words = self.pair_words
+        present: set[str] = set()           # words of paired keywords found in the message
         for run in _runs(tokens, self.prefixes):
+            if run in pair_words:
+                present.add(run)
             entry = self.lookup.get(run)
             if entry is None or run in seen:
                 continue
@@ -133,6 +149,12 @@ class KeywordClassifier:
             excluded.update(negative)
             if urgency is not None:
                 urgency_hits.append(run)
+        if present:                          # a pair counts once, when all its words are there
+            for i in sorted({i for w in present for i in pair_words[w]}):
+                parts, code, weight, written = self.pairs[i]
+                if all(p in present for p in parts):
+                    scores[code] = scores.get(code, 0.0) + weight
+                    matched.setdefault(code, []).append(written)
         for code in excluded:
             scores.pop(code, None)
         ranked = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))

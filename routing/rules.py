@@ -36,6 +36,7 @@ _CODE_RE = re.compile(r"^\d{5}$")
 _HOURS_RE = re.compile(r"^([01]\d|2[0-4]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
 
 KINDS = ("部件", "事件")
+PAIR = "+"          # 养+鸡: both words somewhere in the message (residents' words come apart: 养了十几只鸡)
 SETTINGS_DEFAULTS = {
     "confidence_threshold": 0.45,
     "model": None,
@@ -167,10 +168,15 @@ class Rules:
         """Every keyword, alias, category name and urgency word — jieba's user dictionary keeps them whole."""
         words: set[str] = set(self.urgency_words)
         for c in self.categories:
-            words.update(c.keywords)
+            words.update(part for w in c.keywords for part in w.split(PAIR))   # a pair's words, each whole
             words.update(c.aliases)
             words.add(c.name)
         return words
+
+
+def pair_parts(word: str) -> tuple[str, ...] | None:
+    """A paired keyword's words ('养+鸡' → ('养', '鸡')), or None for a plain keyword."""
+    return tuple(word.split(PAIR)) if PAIR in word else None
 
 
 def parse_time_limit(text: str) -> TimeLimit:
@@ -559,6 +565,10 @@ def _categories(ck: _Checker, pair, departments: dict[str, Department]) -> list[
                 ck.err(knode, f"keywords 不能为空 {label}")
             for w, (wnode, explicit) in info.items():
                 claims.setdefault(w, []).append((code or label, wnode, explicit))
+                parts = pair_parts(w)
+                if parts is not None and not (2 <= len(parts) <= 3 and len(set(filter(None, parts))) == len(parts)):
+                    ck.err(wnode, f"组合关键词 '{w}' 应写成 词{PAIR}词（两三个不同的词，中间用 {PAIR} 连接）{label}")
+                    keywords.pop(w, None)
             for w in negative:
                 if w in keywords:
                     ck.err(knode, f"'{w}' 同时出现在 keywords 与 negative 中 {label}")

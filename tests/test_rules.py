@@ -345,3 +345,28 @@ def test_a_name_that_is_also_a_keyword_counts_once_with_its_written_weight(rules
     sewer = rules.category("01002")
     alias = next(a for a in sewer.aliases if a not in sewer.keywords)
     assert kw.lookup[alias][0] == (("01002", 3.0),)
+
+
+@pytest.mark.parametrize("pair", ["摊+", "+摆摊", "摊+摊", "推+车+卖+菜"])
+def test_a_paired_keyword_needs_two_or_three_different_words(tmp_path, pair):
+    msgs = errors(tmp_path, HEAD + indent(category(keywords=f"{{占道经营: 4, {pair}: 3}}")))
+    assert msgs == [f"{tmp_path / 'routing_rules.yaml'}:20: 组合关键词 '{pair}' 应写成 词+词"
+                    f"（两三个不同的词，中间用 + 连接）(category 09006)"]
+
+
+def test_a_paired_keyword_counts_when_its_words_are_apart_and_feeds_jieba_its_words(tmp_path):
+    from classifiers.keywords import KeywordClassifier
+    r = load_rules(write(tmp_path, HEAD + indent(category(keywords="{占道经营: 4, 桌子+人行道: 3}"))))
+    assert {"桌子", "人行道"} <= r.all_keywords() and "桌子+人行道" not in r.all_keywords()
+    kw = KeywordClassifier(r)
+    apart = kw.classify("饭店把桌子都摆到人行道上了")
+    assert (apart.code, apart.words, apart.scores) == ("09006", ["桌子+人行道"], {"09006": 3.0})
+    assert kw.classify("桌子人行道").code == "09006"                 # together counts too, once
+    assert kw.classify("桌子坏了").code is None                       # one word of the pair is not enough
+
+
+def test_the_shipped_pairs_catch_what_residents_say(rules):
+    from classifiers.keywords import KeywordClassifier
+    kw = KeywordClassifier(rules)
+    got = kw.classify("邻居在院子里养了十几只鸡，味道很大")
+    assert got.code == "06038" and "养+鸡" in got.words and got.confidence >= rules.settings["confidence_threshold"]
