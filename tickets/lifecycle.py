@@ -118,3 +118,8 @@ def next_status(action: str, status: str, role: str, case=None) -> str:
     if to == RESUME:
         return getattr(case, "resume_status", None) or "accepted"
     return to
+
+
+def last_event(case, action: str):
+    """The case's latest event of `action` (its events in order), or None."""
+    return next((e for e in reversed(case.events) if e.action == action), None)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from tickets import pii
+from tickets import lifecycle, pii
 
 DEFAULT_GENERIC = (
     "已经", "已", "处理完毕", "处理完成", "处理好了", "处理", "办结", "完结", "解决", "落实", "完成", "完毕",
@@ -99,7 +99,7 @@ def blocking(findings: list[Finding]) -> list[Finding]:
 
 def noted(case) -> list[str]:
     """The warnings recorded on the case's last 办结 (tickets.service.act keeps them on its event)."""
-    last = next((e for e in reversed(case.events) if e.action == "resolve"), None)
+    last = lifecycle.last_event(case, "resolve")
     return list((last.data or {}).get("reply_check", [])) if last is not None else []
 
 

@@ -99,7 +99,7 @@ def _last_resolve(case):
     cases keeps its one query and shows the state."""
     if "events" in inspect(case).unloaded:
         return None
-    return next((e for e in reversed(case.events) if e.action == "resolve"), None)
+    return lifecycle.last_event(case, "resolve")
 
 
 def reply_warnings(case) -> list[str]:
