@@ -77,6 +77,8 @@ def run(host: str, port: int, web_workers: int, threads: int) -> None:
         embedded = EmbeddedRedis(cfg.var_dir / "redis")
         os.environ["REDIS_URL"] = cfg.redis_url = embedded.start()
     os.environ["GRIDLINE_API_TOKEN"] = token = cfg.ensure_api_token()
+    if not cfg.link_url:    # the demo's result SMS links to this server (the simulated phone opens it)
+        os.environ["GRIDLINE_LINK_URL"] = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
     upgrade(cfg.database_url)
     from intake.context import Context, set_current
     ctx = Context(cfg)

@@ -38,6 +38,8 @@ class Config:
     templates_path: Path = field(default_factory=lambda: Path(_env("GRIDLINE_TEMPLATES", str(ROOT / "notify" / "templates.yaml"))))
     api_token: str | None = field(default_factory=lambda: _env("GRIDLINE_API_TOKEN"))
     public_url: str | None = field(default_factory=lambda: _env("GRIDLINE_PUBLIC_URL"))
+    # Where citizens open their case's result page (notify/links.py); no link is sent without one.
+    link_url: str | None = field(default_factory=lambda: _env("GRIDLINE_LINK_URL") or _env("GRIDLINE_PUBLIC_URL"))
     twilio_account_sid: str | None = field(default_factory=lambda: _env("TWILIO_ACCOUNT_SID"))
     twilio_auth_token: str | None = field(default_factory=lambda: _env("TWILIO_AUTH_TOKEN"))
     twilio_from: str | None = field(default_factory=lambda: _env("TWILIO_FROM"))
@@ -83,6 +85,11 @@ class Config:
         """GRIDLINE_PSEUDONYM_KEY, else one made once and kept in var/: the same number keeps its
         pseudonym from one `gridline anonymise` run to the next (tickets.retention)."""
         return (_env("GRIDLINE_PSEUDONYM_KEY") or self._kept_secret("pseudonym_key")).encode()
+
+    def link_key(self) -> bytes:
+        """GRIDLINE_LINK_KEY, else one kept in var/: it signs the links of result pages, so every
+        web node behind one address needs the same (set it when there is more than one machine)."""
+        return (_env("GRIDLINE_LINK_KEY") or self._kept_secret("link_key")).encode()
 
     def _kept_secret(self, name: str) -> str:
         path = self.var_dir / name

@@ -78,8 +78,9 @@ class Context:
 
     @cached_property
     def templates(self):
+        from notify.links import CaseLinks
         from notify.templates import Templates
-        return Templates.load(self.config.templates_path)
+        return Templates.load(self.config.templates_path, CaseLinks(self.config))
 
     @cached_property
     def sms_backend(self):

@@ -245,6 +245,18 @@ def test_a_photo_captioned_with_the_result_closes_the_loop_and_is_not_taken_for_
     bot_api.files["AgAD-after"] = png()                  # the worker's fetch found nothing; now the page's does
     r = staff.get(src)
     assert (r.status_code, r.mimetype, r.data) == (200, "image/png", png())
+    # Closed, the citizen's result page shows the photo too, from the link the result SMS carries.
+    with ctx.db.session() as s:
+        act(s, s.get(Case, case_id), "close", actor="核查员", role="verifier", note="核查属实",
+            templates=ctx.templates, calendar=ctx.calendar, rules=ctx.rules)
+        s.commit()
+    token = ctx.templates.links.token(number)
+    page = app.test_client().get(f"/r/{number}?t={token}").get_data(as_text=True)
+    src = f"/r/{number}/replies/{kept.id}/0?t={token}"
+    assert "已清运完毕" in page and f'src="{src}"' in page
+    r = app.test_client().get(src)
+    assert (r.status_code, r.mimetype, r.data) == (200, "image/png", png())
+    assert app.test_client().get(src.replace(token, token[::-1])).status_code == 404
 
 
 def test_a_department_whose_chat_is_private_replies_to_the_notice_without_the_number(ctx, client, bot_api, run_worker):

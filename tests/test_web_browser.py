@@ -80,7 +80,8 @@ def sign_in(browser, base: str, username: str, **context_args):
     return page
 
 
-def test_the_whole_loop_in_a_browser(browser, server, ctx, run_worker, tmp_path):
+def test_the_whole_loop_in_a_browser(browser, server, ctx, run_worker, tmp_path, monkeypatch):
+    monkeypatch.setattr(ctx.config, "link_url", server)     # the result SMS links to this server
     # 1. The operator types the call; the machine's suggestion appears while typing.
     op = sign_in(browser, server, "t_op")
     op.goto(f"{server}/operator")
@@ -147,6 +148,14 @@ def test_the_whole_loop_in_a_browser(browser, server, ctx, run_worker, tmp_path)
     run_worker()
     citizen.wait_for_selector('.bubble.in:has-text("感谢您的评价")')
     shot(citizen, "7-citizen-survey")
+    # The result's link opens the citizen's result page, with the photo taken after the work.
+    with citizen.context.expect_page() as opened:
+        citizen.click('.bubble.in[data-kind="result"] a')
+    result = opened.value
+    result.wait_for_load_state()
+    assert "已办结" in result.text_content("main") and "已清运完毕" in result.text_content("main")
+    assert result.evaluate("document.querySelector('.photos img').naturalWidth") > 0
+    shot(result, "7b-citizen-result-page")
     with ctx.db.session() as s:
         case = s.scalar(select(Case).where(Case.number == number))
         actions = [e.action for e in case.events]

@@ -35,10 +35,11 @@ def home():
 
 def init_app(app, ctx) -> None:
     """Everything the consoles add to the app: sign-in, CSRF, blueprints, helpers, the audit hook."""
-    from web import account, admin, auth, cases, centre, dept, operator, phone
+    from web import account, admin, auth, cases, centre, dept, operator, phone, public
     auth.init_app(app, ctx)
     app.before_request(account.require_new_password)   # after the idle time-out and CSRF checks
-    for blueprint in (bp, auth.bp, account.bp, operator.bp, cases.bp, dept.bp, centre.bp, admin.bp, phone.bp):
+    for blueprint in (bp, auth.bp, account.bp, operator.bp, cases.bp, dept.bp, centre.bp, admin.bp, phone.bp,
+                      public.bp):
         app.register_blueprint(blueprint)
     app.after_request(access.write_audit)
 

@@ -14,11 +14,26 @@
     div.className = "bubble " + (m.dir === "in" ? "in" : "out");
     div.setAttribute("data-id", m.id);
     if (m.kind) div.setAttribute("data-kind", m.kind);
-    div.textContent = m.text;  // citizen and template text: never parsed as HTML
+    fill(div, m.text, m.dir === "in");
     var small = document.createElement("small");
     small.textContent = m.time;
     div.appendChild(small);
     return div;
+  }
+
+  // Citizen and template text is never parsed as HTML; in our messages an http(s) address (the
+  // result page) becomes a link, as a phone shows it.
+  function fill(div, text, links) {
+    if (!links) { div.textContent = text; return; }
+    text.split(/(https?:\/\/[^\s，。]+)/).forEach(function (part, i) {
+      if (i % 2) {
+        var a = document.createElement("a");
+        a.href = part; a.textContent = part; a.target = "_blank"; a.rel = "noopener noreferrer";
+        div.appendChild(a);
+      } else if (part) {
+        div.appendChild(document.createTextNode(part));
+      }
+    });
   }
 
   function say(text) {
