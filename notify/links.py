@@ -29,7 +29,8 @@ class CaseLinks:
         return base64.urlsafe_b64encode(mac).decode()[:TOKEN_CHARS]
 
     def valid(self, number: str, token: str | None) -> bool:
-        return bool(token) and hmac.compare_digest(self.token(number), token)
+        # As bytes: compare_digest refuses a str with non-ASCII characters (a mangled link).
+        return bool(token) and hmac.compare_digest(self.token(number).encode(), token.encode())
 
     def result_url(self, number: str) -> str | None:
         """The page's address, or None when no public address is configured (no link is sent)."""

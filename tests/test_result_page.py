@@ -77,7 +77,8 @@ def test_a_wrong_or_missing_signature_looks_like_no_case_at_all(app, ctx, client
         photo_id = s.scalar(select(CasePhoto.id).join(Case, Case.id == CasePhoto.case_id).where(Case.number == number))
     unknown = citizen.get("/r/20991231-000001?t=" + token)
     for path in (f"/r/{number}", f"/r/{number}?t=", f"/r/{number}?t={token[:-1]}x", f"/r/{other}?t={token}",
-                 f"/r/{number}/photos/{photo_id}?t=wrong"):
+                 f"/r/{number}/photos/{photo_id}?t=wrong",
+                 f"/r/{number}?t=令牌", f"/r/{number}?t=" + "x" * 5000):
         r = citizen.get(path)
         assert r.status_code == 404 and r.get_data() == unknown.get_data(), path
 
