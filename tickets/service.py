@@ -372,11 +372,10 @@ def _split(session, case: Case, env: Env, now, actor: str, note: str, data: dict
 
 def _send_result(session, case: Case, env: Env, note: str) -> None:
     result = _last_note(case, "resolve") or note or "已处理完毕"
+    text = env.templates.render("result", number=case.number, result=result) + env.templates.result_link(case.number)
     for reporter in case.reporters:
         if reporter.phone.startswith(retention.PREFIX):    # forgotten (tickets.retention): no one to tell
             continue
-        text = env.templates.render("result", number=case.number, result=result)
-        text += env.templates.result_link(case.number)
         # One result per reporter per closing: a case reopened by rework and closed again reports again.
         closings = sum(1 for e in case.events if e.action == "close")
         key = f"result:{case.id}:{reporter.phone}" + (f":{closings}" if closings > 1 else "")

@@ -24,7 +24,7 @@ from tickets.service import NOTE_REQUIRED, act
 from web import access, present
 from web.auth import roles_required
 from web.http import media_page
-from web.models import CasePhoto
+from web.models import CasePhoto, photo_dir
 
 try:
     from tickets.service import BadAction
@@ -191,7 +191,7 @@ def act_on(number: str):
 
 
 def _upload_dir(case_id: int) -> Path:
-    path = _ctx().config.var_dir / "uploads" / str(case_id)
+    path = photo_dir(_ctx().config.var_dir, case_id)
     path.mkdir(parents=True, exist_ok=True)
     return path
 

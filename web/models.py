@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 
 from sqlalchemy import ForeignKey, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
@@ -55,6 +56,11 @@ class CasePhoto(Base):
     action: Mapped[str] = mapped_column(String(20), default="")
     uploaded_by: Mapped[str] = mapped_column(String(40))
     at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+def photo_dir(var_dir: Path, case_id: int) -> Path:
+    """Where a case's CasePhoto files are kept (var/uploads/<case id>/<filename>)."""
+    return var_dir / "uploads" / str(case_id)
 
 
 class PhoneView(Base):

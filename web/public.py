@@ -16,7 +16,7 @@ from intake import media
 from intake.models import InboundMessage
 from tickets.lifecycle import last_event
 from tickets.models import Case
-from web.models import CasePhoto
+from web.models import CasePhoto, photo_dir
 
 bp = Blueprint("public", __name__)
 CITIZEN_STATUS = {"closed": "已办结", "void": "已作废", "not_filed": "不予立案"}   # anything else: 办理中
@@ -51,16 +51,16 @@ def result(number: str):
     with ctx.db.session() as s:
         case = _case(s, number)
         closed = last_event(case, "close")
-        resolved = last_event(case, "resolve")
+        done = case.status == "closed"      # the result and its photos: only while the case stands closed
+        resolved = last_event(case, "resolve") if done else None
         photos = s.scalars(select(CasePhoto.id).where(CasePhoto.case_id == case.id, CasePhoto.action == "resolve")
-                           .order_by(CasePhoto.id)).all()
+                           .order_by(CasePhoto.id)).all() if done else []
         html = render_template(
             "ui/public_result.html", case=case, token=request.args["t"],
             status=CITIZEN_STATUS.get(case.status, "办理中"), closed_at=closed.at if closed else None,
-            result=((resolved.note if resolved else "") or "已处理完毕") if case.status == "closed" else "",
+            result=((resolved.note if resolved else "") or "已处理完毕") if done else "",
             reopened=case.status not in CITIZEN_STATUS and closed is not None,
-            photos=photos if case.status == "closed" else [],
-            department_photos=_department_photos(s, case) if case.status == "closed" else [],
+            photos=photos, department_photos=_department_photos(s, case) if done else [],
             department=case.department.name if case.department else "")
     return html, 200, HEADERS
 
@@ -73,7 +73,7 @@ def photo(number: str, photo_id: int):
         row = s.get(CasePhoto, photo_id)
         if row is None or row.case_id != case.id or row.action != "resolve" or case.status != "closed":
             abort(404)
-        path = ctx.config.var_dir / "uploads" / str(case.id) / row.filename
+        path = photo_dir(ctx.config.var_dir, case.id) / row.filename
     if not path.is_file():
         abort(404)
     response = send_file(path, mimetype=row.content_type, max_age=300)
