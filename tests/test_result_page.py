@@ -76,6 +76,7 @@ def test_a_wrong_or_missing_signature_looks_like_no_case_at_all(app, ctx, client
     with ctx.db.session() as s:
         photo_id = s.scalar(select(CasePhoto.id).join(Case, Case.id == CasePhoto.case_id).where(Case.number == number))
     unknown = citizen.get("/r/20991231-000001?t=" + token)
+    assert "链接无效" in unknown.get_data(as_text=True) and "Set-Cookie" not in unknown.headers
     for path in (f"/r/{number}", f"/r/{number}?t=", f"/r/{number}?t={token[:-1]}x", f"/r/{other}?t={token}",
                  f"/r/{number}/photos/{photo_id}?t=wrong",
                  f"/r/{number}?t=令牌", f"/r/{number}?t=" + "x" * 5000):

@@ -28,6 +28,12 @@ def _ctx():
     return current_app.extensions["gridline"]
 
 
+@bp.errorhandler(404)
+def _missing(_exc):
+    """A citizen reads a page, not the API's JSON error."""
+    return render_template("ui/public_missing.html"), 404, HEADERS
+
+
 def _case(s, number: str) -> Case:
     """The case the signed link names, or 404 (unknown number and bad signature alike)."""
     if not _ctx().templates.links.valid(number, request.args.get("t")):
