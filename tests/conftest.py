@@ -73,9 +73,10 @@ def clean(request):
     from intake.models import Conversation, InboundMessage
     from notify.models import DeliveryReceipt, OptOut, OutboundMessage
     from tickets.models import Case, CaseEvent, CaseReporter, Counter
+    from web.models import CasePhoto    # no foreign key: a photo row would outlive its case into the next test
     with c.db.session() as s:
         for model in (Conversation, OptOut, DeliveryReceipt, InboundMessage, OutboundMessage, CaseEvent,
-                      CaseReporter, Case, Counter):
+                      CaseReporter, Case, Counter, CasePhoto):
             s.execute(delete(model))
         s.commit()
     c.redis.flushdb()

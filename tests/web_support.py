@@ -38,10 +38,10 @@ def make_staff(ctx) -> None:
 
 def reset_staff(ctx) -> None:
     """Before each console test: the accounts unlocked, active and in their own departments, with
-    no grid assignments, audit rows or photos left over from another test."""
+    no grid assignments or audit rows left over from another test (conftest's `clean` clears photos)."""
     from tickets.models import Department
     from web.auth import PASSWORDS, REVOKED
-    from web.models import CasePhoto, PhoneView, User, UserGrid
+    from web.models import PhoneView, User, UserGrid
     ctx.redis.delete(REVOKED, PASSWORDS)
     with ctx.db.session() as s:
         s.execute(update(User).where(User.username.in_(list(STAFF)))
@@ -52,7 +52,6 @@ def reset_staff(ctx) -> None:
                           .values(department_id=select(Department.id).where(Department.name == dep).scalar_subquery()))
         s.execute(UserGrid.__table__.delete())
         s.execute(PhoneView.__table__.delete())
-        s.execute(CasePhoto.__table__.delete())
         s.commit()
 
 
