@@ -27,6 +27,13 @@ from classifiers.tokenizer import add_words, tokenize
 from routing.rules import pair_parts
 
 MAX_RUN = 4  # adjacent words joined when looking up multi-word keywords
+# A 部件 named just before one of these words is where something happened, not what is wrong; its
+# keywords count half then. NEAR (公交站旁边, 垃圾站门口) makes it a landmark whenever another
+# category is named; IN (天桥上有人摆地摊, 饭店往雨水井里倒泔水) only when an 事件 is: 地下通道里积水了
+# is the underpass's own fault. Not before 的: 天桥上的台阶 is the bridge's own step.
+NEAR = frozenset({"旁", "边", "旁边", "边上", "附近", "周边", "周围", "门口", "跟前", "前面", "后面", "后边", "对面"})
+IN = frozenset({"上", "里", "下", "底下", "里面", "上面", "下面"})
+PLACE_WEIGHT = 0.5
 EVIDENCE_SCALE = 1.75  # score at which the evidence part of the confidence reaches 1 - 1/e
 
 
@@ -67,22 +74,23 @@ class Classification:
 
 def _runs(tokens: list[str], prefixes: set[str]):
     """Each token and its joins with up to MAX_RUN - 1 following tokens, as long as the join
-    can still grow into a known word (is in `prefixes`)."""
+    can still grow into a known word (is in `prefixes`); with the index of the token after it."""
     n = len(tokens)
     for i in range(n):
         joined = tokens[i]
-        yield joined
+        yield joined, i + 1
         for j in range(i + 1, min(n, i + MAX_RUN)):
             if joined not in prefixes:
                 break
             joined += tokens[j]
-            yield joined
+            yield joined, j + 1
 
 
 class KeywordClassifier:
     def __init__(self, rules):
         self.rules = rules
         self.names = {c.code: c.name for c in rules.categories}
+        self.parts = {c.code for c in rules.categories if c.kind == "部件"}
         self.index: dict[str, list[tuple[str, float]]] = {}
         self.negative: dict[str, list[str]] = {}
         # Paired keywords (养+鸡): each pair's words, and for each word the pairs it is part of.
@@ -111,6 +119,9 @@ class KeywordClassifier:
             w: (tuple(self.index.get(w, ())), tuple(self.negative.get(w, ())), self.urgency.get(w))
             for w in {*self.index, *self.negative, *self.urgency}}
         self.prefixes = {w[:i] for w in (*self.lookup, *self.pair_words) for i in range(1, len(w))}
+        # Pair words inside a longer keyword, which jieba keeps whole (没有审批 → 审批): found with it.
+        self.contained = {w: inner for w in {*self.lookup, *self.pair_words}
+                          if (inner := tuple(p for p in self.pair_words if p != w and p in w))}
         add_words(rules.all_keywords())
 
     def classify(self, text, tokens: list[str] | None = None) -> Classification:
@@ -135,16 +146,27 @@ class KeywordClassifier:
         seen: set[str] = set()
         pair_words = self.pair_words
         present: set[str] = set()           # words of paired keywords found in the message
-        for run in _runs(tokens, self.prefixes):
+        near: dict[str, float] = {}         # 部件 weight named as a place (NEAR, IN), to take off
+        inside: dict[str, float] = {}
+        contained = self.contained
+        n = len(tokens)
+        for run, after in _runs(tokens, self.prefixes):
             if run in pair_words:
                 present.add(run)
+            if run in contained:             # 没有审批, one word, holds the pair word 审批
+                present.update(contained[run])
             entry = self.lookup.get(run)
             if entry is None or run in seen:
                 continue
             seen.add(run)
             hits, negative, urgency = entry
+            place = None
+            if after < n and (after + 1 == n or tokens[after + 1] != "的"):
+                place = near if tokens[after] in NEAR else inside if tokens[after] in IN else None
             for code, weight in hits:
                 scores[code] = scores.get(code, 0.0) + weight
+                if place is not None and code in self.parts:
+                    place[code] = place.get(code, 0.0) + weight * (1 - PLACE_WEIGHT)
                 matched.setdefault(code, []).append(run)
             excluded.update(negative)
             if urgency is not None:
@@ -155,6 +177,12 @@ class KeywordClassifier:
                 if all(p in present for p in parts):
                     scores[code] = scores.get(code, 0.0) + weight
                     matched.setdefault(code, []).append(written)
+        if near and any(code not in near for code in scores):
+            for code, weight in near.items():
+                scores[code] -= weight
+        if inside and any(code not in self.parts for code in scores):
+            for code, weight in inside.items():
+                scores[code] -= weight
         for code in excluded:
             scores.pop(code, None)
         ranked = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))

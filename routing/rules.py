@@ -37,6 +37,7 @@ _HOURS_RE = re.compile(r"^([01]\d|2[0-4]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
 
 KINDS = ("部件", "事件")
 PAIR = "+"          # 养+鸡: both words somewhere in the message (residents' words come apart: 养了十几只鸡)
+PHRASE_CHARS = 6     # a keyword with 的 this short is a phrase of jieba words, not one word (all_keywords)
 SETTINGS_DEFAULTS = {
     "confidence_threshold": 0.45,
     "model": None,
@@ -165,13 +166,16 @@ class Rules:
         return default, None
 
     def all_keywords(self) -> set[str]:
-        """Every keyword, alias, category name and urgency word — jieba's user dictionary keeps them whole."""
+        """Every keyword, alias, category name and urgency word that jieba's user dictionary keeps
+        whole. Not the short phrases with 的 (路边的树, 没人管的垃圾): the keyword rules find them by
+        joining jieba's words (路边 / 的 / 树), and whole in the dictionary they would swallow the
+        start of the next word (路边的树池子 → 路边的树 / 池子, and the 树池 is lost)."""
         words: set[str] = set(self.urgency_words)
         for c in self.categories:
             words.update(part for w in c.keywords for part in w.split(PAIR))   # a pair's words, each whole
             words.update(c.aliases)
             words.add(c.name)
-        return words
+        return {w for w in words if not ("的" in w and len(w) <= PHRASE_CHARS)}
 
 
 def pair_parts(word: str) -> tuple[str, ...] | None:

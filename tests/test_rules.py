@@ -370,3 +370,30 @@ def test_the_shipped_pairs_catch_what_residents_say(rules):
     kw = KeywordClassifier(rules)
     got = kw.classify("邻居在院子里养了十几只鸡，味道很大")
     assert got.code == "06038" and "养+鸡" in got.words and got.confidence >= rules.settings["confidence_threshold"]
+
+
+@pytest.mark.parametrize("text, code, word", [
+    ("北新桥公交站旁边有人扔了一大袋剩饭剩菜", "06010", "剩饭剩菜"),   # the bus stop is the landmark
+    ("天桥上有人摆地摊卖东西", "09001", "摆地摊"),                   # on the bridge: an 事件 there
+    ("饭店往雨水井里倒泔水", "06030", "倒泔水"),
+    ("地下通道里积水了，走不过去", "02007", "地下通道"),            # in it, and its own fault
+    ("路边一个写着电力俩字的井盖碎了一半", "01005", "电力+井盖"),     # the owner names the cover
+    ("路边新立了一个大广告牌，没有审批", "07003", "广告牌+审批"),     # 审批 inside the word 没有审批
+    ("路边的树池子里的砖都被撬了", "04011", "树池"),                 # 路边的树 does not swallow 树池
+])
+def test_a_part_named_as_the_place_yields_to_what_happened_there(rules, text, code, word):
+    from classifiers.keywords import KeywordClassifier
+    got = KeywordClassifier(rules).classify(text)
+    assert (got.code, word in got.words) == (code, True), (got.code, got.words, got.scores)
+
+
+def test_a_part_keeps_its_weight_where_the_message_is_about_it(rules):
+    from classifiers.keywords import KeywordClassifier
+    kw = KeywordClassifier(rules)
+    assert kw.classify("过街天桥上的台阶松了").scores["02006"] == 4.0       # 上的: the bridge's own step
+    assert kw.classify("公交站旁边的站牌坏了").code == "02004"               # nothing else named: no landmark
+
+
+def test_short_phrases_with_de_are_left_to_jieba(rules):
+    words = rules.all_keywords()
+    assert "路边的树" not in words and "没人管的垃圾" not in words and "擅自在临街的建筑物上挂彩旗" in words
