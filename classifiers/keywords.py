@@ -4,7 +4,8 @@ Explainable by construction: a category's score is the sum of the weights of its
 among the message's jieba words (and runs of up to four adjacent words, so a keyword that jieba
 splits still matches). A paired keyword (养+鸡) counts when each of its words is there, apart or
 together: residents' words come apart (邻居养了十几只鸡). A negative word rules its category out.
-The matched words are the reason.
+A 部件 named as the place where something else happened (公交站旁边, 天桥上有人摆地摊) counts half
+(NEAR, IN below). The matched words are the reason.
 
 Confidence is evidence times margin: (1 - exp(-top/1.75)) · top / (top + runner-up). One generic
 keyword (weight 1) stays below the triage threshold, a specific term (weight 3–5) or two
@@ -120,8 +121,9 @@ class KeywordClassifier:
             for w in {*self.index, *self.negative, *self.urgency}}
         self.prefixes = {w[:i] for w in (*self.lookup, *self.pair_words) for i in range(1, len(w))}
         # Pair words inside a longer keyword, which jieba keeps whole (没有审批 → 审批): found with it.
+        # Not single characters: 景观灯 is no 灯 of 灯+不亮 (a street lamp).
         self.contained = {w: inner for w in {*self.lookup, *self.pair_words}
-                          if (inner := tuple(p for p in self.pair_words if p != w and p in w))}
+                          if (inner := tuple(p for p in self.pair_words if len(p) > 1 and p != w and p in w))}
         add_words(rules.all_keywords())
 
     def classify(self, text, tokens: list[str] | None = None) -> Classification:

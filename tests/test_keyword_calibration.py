@@ -91,8 +91,10 @@ def test_messages_the_keywords_were_not_tuned_on():
     messages written before the paired keywords (养+鸡): 0.700 before, 0.750 dispatched and 0.822
     of those right; 0.717, 0.750 and 0.844 after; 2026-12-08, 150 messages written to vary residents'
     words on purpose: 0.487 before the landmark rule (公交站旁边) and that day's words, 0.613 dispatched
-    and 0.739 of those right; 0.573, 0.680 and 0.794 after). The floors say the rules still work on
-    new words, not what they reach."""
+    and 0.739 of those right; 0.573, 0.680 and 0.794 after; the next set, 200 messages, half as
+    hotline operators type them: 0.600, 0.690 and 0.790 that morning, 0.665, 0.730 and 0.849 after the
+    first extension, 0.710, 0.770 and 0.877 after the second, from the 150's misses). The floors say the
+    rules still work on new words, not what they reach."""
     with open(DATA.with_name("category_messages_fresh.csv"), newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     rules = load_rules(Config().rules_path)
@@ -101,5 +103,5 @@ def test_messages_the_keywords_were_not_tuned_on():
     m = measure(KeywordClassifier(rules), [r["text"] for r in rows], [r["code"] or None for r in rows])
     conf, right = np.asarray(m["conf"]), np.asarray(m["right"])
     sent = conf >= rules.settings["confidence_threshold"]
-    assert m["accuracy"] >= 0.55
-    assert right[sent].mean() >= 0.75       # what is dispatched without a person is mostly right
+    assert m["accuracy"] >= 0.65
+    assert right[sent].mean() >= 0.80       # what is dispatched without a person is mostly right
