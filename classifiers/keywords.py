@@ -34,7 +34,7 @@ MAX_RUN = 4  # adjacent words joined when looking up multi-word keywords
 # is the underpass's own fault. Not before 的: 天桥上的台阶 is the bridge's own step.
 NEAR = frozenset({"旁", "边", "旁边", "边上", "附近", "周边", "周围", "门口", "跟前", "前面", "后面", "后边", "对面"})
 IN = frozenset({"上", "里", "下", "底下", "里面", "上面", "下面"})
-PLACE_WEIGHT = 0.5
+PLACE_WEIGHT = 0.25
 EVIDENCE_SCALE = 1.75  # score at which the evidence part of the confidence reaches 1 - 1/e
 
 

@@ -43,8 +43,9 @@ def test_the_labelled_set_uses_real_codes():
     assert sum(not r["code"] for r in rows) >= 10          # some messages outside the catalogue
 
 
-def test_confidence_is_calibrated_and_never_overconfident(measured):
-    assert measured["ece"] <= 0.15
+def test_confidence_is_never_overconfident(measured):
+    # How close it is (ECE) is measured where it means something, on the set never tuned on (below):
+    # on the messages the keywords were extended from, the rules are right more often than they say.
     for lo, hi, n, mean_conf, share_right in measured["table"]:
         if n >= 10:                          # a wrongly dispatched case costs more than triage
             assert share_right >= mean_conf - 0.10, (lo, hi, n, mean_conf, share_right)
@@ -93,8 +94,9 @@ def test_messages_the_keywords_were_not_tuned_on():
     words on purpose: 0.487 before the landmark rule (公交站旁边) and that day's words, 0.613 dispatched
     and 0.739 of those right; 0.573, 0.680 and 0.794 after; the next set, 200 messages, half as
     hotline operators type them: 0.600, 0.690 and 0.790 that morning, 0.665, 0.730 and 0.849 after the
-    first extension, 0.710, 0.770 and 0.877 after the second, from the 150's misses). The floors say the
-    rules still work on new words, not what they reach."""
+    first extension, 0.710, 0.770 and 0.877 after the second, from the 150's misses; the next 200, the same way:
+    0.620, 0.705 and 0.794 that morning, 0.700, 0.750 and 0.860 after the third extension, from the
+    first 200's misses). The floors say the rules still work on new words, not what they reach."""
     with open(DATA.with_name("category_messages_fresh.csv"), newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     rules = load_rules(Config().rules_path)
@@ -103,5 +105,5 @@ def test_messages_the_keywords_were_not_tuned_on():
     m = measure(KeywordClassifier(rules), [r["text"] for r in rows], [r["code"] or None for r in rows])
     conf, right = np.asarray(m["conf"]), np.asarray(m["right"])
     sent = conf >= rules.settings["confidence_threshold"]
-    assert m["accuracy"] >= 0.65
+    assert m["accuracy"] >= 0.65 and m["ece"] <= 0.15
     assert right[sent].mean() >= 0.80       # what is dispatched without a person is mostly right
