@@ -4,7 +4,7 @@ Explainable by construction: a category's score is the sum of the weights of its
 among the message's jieba words (and runs of up to four adjacent words, so a keyword that jieba
 splits still matches). A paired keyword (养+鸡) counts when each of its words is there, apart or
 together: residents' words come apart (邻居养了十几只鸡). A negative word rules its category out.
-A 部件 named as the place where something else happened (公交站旁边, 天桥上有人摆地摊) counts half
+A 部件 named as the place where something else happened (公交站旁边, 天桥上有人摆地摊) counts a quarter
 (NEAR, IN below). The matched words are the reason.
 
 Confidence is evidence times margin: (1 - exp(-top/1.75)) · top / (top + runner-up). One generic
@@ -29,9 +29,10 @@ from routing.rules import pair_parts
 
 MAX_RUN = 4  # adjacent words joined when looking up multi-word keywords
 # A 部件 named just before one of these words is where something happened, not what is wrong; its
-# keywords count half then. NEAR (公交站旁边, 垃圾站门口) makes it a landmark whenever another
-# category is named; IN (天桥上有人摆地摊, 饭店往雨水井里倒泔水) only when an 事件 is: 地下通道里积水了
-# is the underpass's own fault. Not before 的: 天桥上的台阶 is the bridge's own step.
+# keywords count a quarter then (at a half, a landmark's 4 still tied a 垃圾袋's 2). NEAR (公交站旁边,
+# 垃圾站门口) makes it a landmark whenever another category is named; IN (天桥上有人摆地摊,
+# 饭店往雨水井里倒泔水) only when an 事件 is: 地下通道里积水了 is the underpass's own fault. Not before
+# 的: 天桥上的台阶 is the bridge's own step.
 NEAR = frozenset({"旁", "边", "旁边", "边上", "附近", "周边", "周围", "门口", "跟前", "前面", "后面", "后边", "对面"})
 IN = frozenset({"上", "里", "下", "底下", "里面", "上面", "下面"})
 PLACE_WEIGHT = 0.25
