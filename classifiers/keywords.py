@@ -31,8 +31,8 @@ MAX_RUN = 4  # adjacent words joined when looking up multi-word keywords
 # A 部件 named just before one of these words is where something happened, not what is wrong; its
 # keywords count a quarter then (at a half, a landmark's 4 still tied a 垃圾袋's 2). NEAR (公交站旁边,
 # 垃圾站门口) makes it a landmark whenever another category is named; IN (天桥上有人摆地摊,
-# 饭店往雨水井里倒泔水) only when an 事件 is: 地下通道里积水了 is the underpass's own fault. Not before
-# 的: 天桥上的台阶 is the bridge's own step.
+# 饭店往雨水井里倒泔水) only when an 事件 is: 地下通道里积水了 is the underpass's own fault; and not
+# before 的: 天桥上的台阶 is the bridge's own step, where 公交站旁边的垃圾桶 is still the bin.
 NEAR = frozenset({"旁", "边", "旁边", "边上", "附近", "周边", "周围", "门口", "跟前", "前面", "后面", "后边", "对面"})
 IN = frozenset({"上", "里", "下", "底下", "里面", "上面", "下面"})
 PLACE_WEIGHT = 0.25
@@ -164,8 +164,11 @@ class KeywordClassifier:
             seen.add(run)
             hits, negative, urgency = entry
             place = None
-            if after < n and (after + 1 == n or tokens[after + 1] != "的"):
-                place = near if tokens[after] in NEAR else inside if tokens[after] in IN else None
+            if after < n:
+                if tokens[after] in NEAR:
+                    place = near
+                elif tokens[after] in IN and (after + 1 == n or tokens[after + 1] != "的"):
+                    place = inside
             for code, weight in hits:
                 scores[code] = scores.get(code, 0.0) + weight
                 if place is not None and code in self.parts:

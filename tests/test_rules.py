@@ -374,6 +374,7 @@ def test_the_shipped_pairs_catch_what_residents_say(rules):
 
 @pytest.mark.parametrize("text, code, word", [
     ("北新桥公交站旁边有人扔了一大袋剩饭剩菜", "06010", "剩饭剩菜"),   # the bus stop is the landmark
+    ("公交站旁边的垃圾桶被撞瘪了", "03005", "垃圾桶"),                 # 旁边的: still a landmark
     ("天桥上有人摆地摊卖东西", "09001", "摆地摊"),                   # on the bridge: an 事件 there
     ("饭店往雨水井里倒泔水", "06030", "倒泔水"),
     ("地下通道里积水了，走不过去", "02007", "地下通道"),            # in it, and its own fault
